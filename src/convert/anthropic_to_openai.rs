@@ -1,0 +1,1 @@
+//! Placeholder, filled in by the anthropic_to_openai converter work.

@@ -1,0 +1,1 @@
+//! Placeholder, filled in by the openai_to_anthropic converter work.

@@ -1,0 +1,6 @@
+//! a2o: translation between OpenAI Chat Completions and Anthropic Messages. The library is the
+//! pure core (wire types, converters, SSE codec, stream machines) shared by the `convert`,
+//! `serve` and `check` commands of the binary.
+
+pub mod convert;
+pub mod protocol;
