@@ -64,6 +64,9 @@ pub struct ResponseContext {
     pub include_usage: bool,
     /// The `created` timestamp for OpenAI output; `None` means now. Tests pin it.
     pub created: Option<u64>,
+    /// Best local estimate of the prompt's input tokens, for an Anthropic `message_start` when
+    /// an OpenAI upstream reports usage only at the end (Claude Code's context meter reads it).
+    pub input_tokens_estimate: Option<u64>,
 }
 
 impl ResponseContext {
@@ -75,6 +78,7 @@ impl ResponseContext {
             stop_sequences: request.stop_sequences.clone().unwrap_or_default(),
             include_usage: false,
             created: None,
+            input_tokens_estimate: None,
         }
     }
 
@@ -90,6 +94,7 @@ impl ResponseContext {
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
             created: None,
+            input_tokens_estimate: None,
         }
     }
 

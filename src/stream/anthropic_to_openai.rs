@@ -1,0 +1,1 @@
+//! Placeholder for the Anthropic → OpenAI stream machine.

@@ -1,0 +1,1 @@
+//! Placeholder for the OpenAI → Anthropic stream machine.
