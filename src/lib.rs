@@ -2,6 +2,12 @@
 //! pure core (wire types, converters, SSE codec, stream machines) shared by the `convert`,
 //! `serve` and `check` commands of the binary.
 
+pub mod cli;
 pub mod convert;
+pub mod estimate;
+pub mod keys;
+pub mod pipeline;
 pub mod protocol;
+pub mod server;
+pub mod sse;
 pub mod stream;

@@ -37,7 +37,12 @@ pub struct SseFrame {
 
 impl SseFrame {
     pub fn new(event: Option<&str>, data: impl Into<String>) -> Self {
-        SseFrame { event: event.map(str::to_owned), data: data.into(), id: None, retry: None }
+        SseFrame {
+            event: event.map(str::to_owned),
+            data: data.into(),
+            id: None,
+            retry: None,
+        }
     }
 
     /// Whether this is OpenAI's end-of-stream marker, `data: [DONE]`. Surrounding ASCII
@@ -167,17 +172,13 @@ impl Block {
                 self.data.push('\n');
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
-            b"id" => {
-                if !value.contains(&0) {
-                    self.id = Some(String::from_utf8_lossy(value).into_owned());
-                }
+            b"id" if !value.contains(&0) => {
+                self.id = Some(String::from_utf8_lossy(value).into_owned());
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    // All ASCII digits, so this is valid UTF-8 and fails only on overflow.
-                    if let Ok(retry) = std::str::from_utf8(value).unwrap_or("").parse() {
-                        self.retry = Some(retry);
-                    }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // All ASCII digits, so this is valid UTF-8 and fails only on overflow.
+                if let Ok(retry) = std::str::from_utf8(value).unwrap_or("").parse() {
+                    self.retry = Some(retry);
                 }
             }
             _ => {}

@@ -36,7 +36,11 @@ impl Losses {
     }
 
     pub fn push(&mut self, path: impl Into<String>, kind: LossKind, reason: impl Into<String>) {
-        self.entries.push(Loss { path: path.into(), kind, reason: reason.into() });
+        self.entries.push(Loss {
+            path: path.into(),
+            kind,
+            reason: reason.into(),
+        });
     }
 
     pub fn dropped(&mut self, path: impl Into<String>, reason: impl Into<String>) {
@@ -55,7 +59,10 @@ impl Losses {
     /// dropped, under `base`.
     pub fn dropped_extra(&mut self, base: &str, extra: &crate::protocol::Extra, target: &str) {
         for key in extra.keys() {
-            self.dropped(format!("{base}/{}", escape_pointer(key)), format!("`{key}` has no {target} equivalent"));
+            self.dropped(
+                format!("{base}/{}", escape_pointer(key)),
+                format!("`{key}` has no {target} equivalent"),
+            );
         }
     }
 

@@ -23,8 +23,13 @@
 //!   the parser's dotted notation (`messages[2].content[0].type`).
 
 pub mod anthropic_to_openai;
+pub mod error;
 pub mod losses;
 pub mod openai_to_anthropic;
+pub mod request_anthropic_to_openai;
+pub mod request_openai_to_anthropic;
+pub mod response_anthropic_to_openai;
+pub mod response_openai_to_anthropic;
 pub mod vocab;
 
 pub use losses::{Loss, LossKind, Losses};
@@ -47,7 +52,9 @@ pub struct RequestOptions {
 
 impl Default for RequestOptions {
     fn default() -> Self {
-        Self { default_max_tokens: DEFAULT_MAX_TOKENS }
+        Self {
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+        }
     }
 }
 
@@ -73,7 +80,9 @@ impl ResponseContext {
     /// Context for responses going back to an Anthropic client.
     pub fn for_anthropic_client(request: &anthropic::MessagesRequest) -> Self {
         Self {
-            tool_names: ToolNames::from_names(request.tools.iter().flatten().map(|t| t.name.as_str())),
+            tool_names: ToolNames::from_names(
+                request.tools.iter().flatten().map(|t| t.name.as_str()),
+            ),
             requested_model: Some(request.model.clone()),
             stop_sequences: request.stop_sequences.clone().unwrap_or_default(),
             include_usage: false,
@@ -85,9 +94,19 @@ impl ResponseContext {
     /// Context for responses going back to an OpenAI client.
     pub fn for_openai_client(request: &openai::ChatRequest) -> Self {
         Self {
-            tool_names: ToolNames::from_names(request.tools.iter().flatten().map(|t| t.function.name.as_str())),
+            tool_names: ToolNames::from_names(
+                request
+                    .tools
+                    .iter()
+                    .flatten()
+                    .map(|t| t.function.name.as_str()),
+            ),
             requested_model: Some(request.model.clone()),
-            stop_sequences: request.stop.clone().map(crate::protocol::OneOrMany::into_vec).unwrap_or_default(),
+            stop_sequences: request
+                .stop
+                .clone()
+                .map(crate::protocol::OneOrMany::into_vec)
+                .unwrap_or_default(),
             include_usage: request
                 .stream_options
                 .as_ref()
@@ -119,6 +138,9 @@ pub struct ConvertError {
 
 impl ConvertError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }

@@ -25,7 +25,10 @@ pub fn finish_reason_for(stop_reason: &str) -> (&'static str, bool) {
 /// calls (an upstream that says `stop` while calling tools would make an agent stop).
 pub fn stop_reason_for(finish_reason: &str, has_tool_calls: bool) -> (&'static str, bool) {
     if has_tool_calls {
-        return ("tool_use", matches!(finish_reason, "tool_calls" | "function_call" | "stop"));
+        return (
+            "tool_use",
+            matches!(finish_reason, "tool_calls" | "function_call" | "stop"),
+        );
     }
     match finish_reason {
         "stop" => ("end_turn", true),
@@ -137,7 +140,9 @@ pub const MAX_TOOL_NAME_LEN: usize = 64;
 fn is_valid_tool_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_TOOL_NAME_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A tool name both APIs accept (`^[a-zA-Z0-9_-]{1,64}$`). Valid names are returned as they
@@ -150,7 +155,13 @@ pub fn target_tool_name(name: &str) -> Cow<'_, str> {
     }
     let mut short: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(MAX_TOOL_NAME_LEN - 9)
         .collect();
     short.push('_');
@@ -242,7 +253,10 @@ mod tests {
         assert_eq!(short, target_tool_name(long));
         let dotted = target_tool_name("files.read");
         assert!(dotted.starts_with("files_read_"), "{dotted}");
-        assert_ne!(target_tool_name("files.read"), target_tool_name("files:read"));
+        assert_ne!(
+            target_tool_name("files.read"),
+            target_tool_name("files:read")
+        );
         let names = ToolNames::from_names([long, "files.read", "ok"]);
         assert_eq!(names.restore(&short), long);
         assert_eq!(names.restore(&dotted), "files.read");

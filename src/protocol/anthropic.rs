@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{tagged_with_fallback, Extra};
+use super::{string_or_array, tagged_with_fallback, Extra};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessagesRequest {
@@ -57,12 +57,13 @@ pub struct OutputConfig {
     pub extra: Extra,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum System {
     Text(String),
     Blocks(Vec<ContentBlock>),
 }
+string_or_array!(System, Text, Blocks(ContentBlock));
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metadata {
@@ -82,12 +83,13 @@ pub struct Message {
     pub extra: Extra,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
     Blocks(Vec<ContentBlock>),
 }
+string_or_array!(Content, Text, Blocks(ContentBlock));
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{tagged_with_fallback, Extra, OneOrMany};
+use super::{string_or_array, tagged_with_fallback, Extra, OneOrMany};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
@@ -131,12 +131,13 @@ pub struct ToolMessage {
 }
 
 /// Message content: a plain string or an array of typed parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
+string_or_array!(Content, Text, Parts(ContentPart));
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

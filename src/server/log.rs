@@ -1,0 +1,200 @@
+//! One log line per request, on stderr: route, model, status, latency, key fingerprint, bytes,
+//! and conversion losses. Never a key, and no bodies unless `--log-bodies` asks for them.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where log lines go; tests capture them.
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The process's log sink: stderr.
+pub fn stderr_sink() -> LogSink {
+    Arc::new(|line: &str| {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{line}");
+    })
+}
+
+#[derive(Clone)]
+pub struct Logger {
+    pub format: LogFormat,
+    pub sink: LogSink,
+}
+
+impl Logger {
+    /// A free-form event (startup, shutdown, warnings).
+    pub fn event(&self, message: &str) {
+        match self.format {
+            LogFormat::Text => (self.sink)(&format!("{} a2o {message}", timestamp())),
+            LogFormat::Json => (self.sink)(&json!({"ts": timestamp(), "msg": message}).to_string()),
+        }
+    }
+}
+
+/// The facts of one request, logged when it is dropped: for a streamed response that is when
+/// the stream ends or the client goes away, so latency and bytes cover the whole stream.
+pub struct RequestLog {
+    logger: Logger,
+    start: Instant,
+    pub method: &'static str,
+    pub path: String,
+    pub route: String,
+    pub model: Option<String>,
+    pub status: u16,
+    pub key: Option<String>,
+    pub attempts: u32,
+    pub bytes_out: u64,
+    pub first_byte_ms: Option<f64>,
+    pub losses: Vec<String>,
+    pub error: Option<String>,
+    pub body: Option<String>,
+    pub stream: bool,
+}
+
+impl RequestLog {
+    pub fn new(logger: Logger, method: &'static str, path: &str) -> Self {
+        Self {
+            logger,
+            start: Instant::now(),
+            method,
+            path: path.to_owned(),
+            route: String::new(),
+            model: None,
+            status: 0,
+            key: None,
+            attempts: 0,
+            bytes_out: 0,
+            first_byte_ms: None,
+            losses: Vec::new(),
+            error: None,
+            body: None,
+            stream: false,
+        }
+    }
+
+    /// Notes bytes sent to the client (and the time of the first ones).
+    pub fn sent(&mut self, bytes: usize) {
+        if self.first_byte_ms.is_none() && bytes > 0 {
+            self.first_byte_ms = Some(self.start.elapsed().as_secs_f64() * 1000.0);
+        }
+        self.bytes_out += bytes as u64;
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        let latency_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let line = match self.logger.format {
+            LogFormat::Json => {
+                let mut v = json!({
+                    "ts": timestamp(),
+                    "method": self.method,
+                    "path": self.path,
+                    "route": self.route,
+                    "model": self.model,
+                    "status": self.status,
+                    "latency_ms": round2(latency_ms),
+                    "key": self.key,
+                    "attempts": self.attempts,
+                    "stream": self.stream,
+                    "bytes_out": self.bytes_out,
+                    "losses": self.losses,
+                });
+                if let Some(ms) = self.first_byte_ms {
+                    v["ttfb_ms"] = Value::from(round2(ms));
+                }
+                if let Some(e) = &self.error {
+                    v["error"] = Value::from(e.as_str());
+                }
+                if let Some(b) = &self.body {
+                    v["body"] = Value::from(b.as_str());
+                }
+                v.to_string()
+            }
+            LogFormat::Text => {
+                let mut line = format!(
+                    "{} a2o {} {} route={} model={} status={} latency_ms={:.2} key={} attempts={} stream={} bytes_out={} losses={}",
+                    timestamp(),
+                    self.method,
+                    self.path,
+                    if self.route.is_empty() { "-" } else { &self.route },
+                    self.model.as_deref().unwrap_or("-"),
+                    self.status,
+                    latency_ms,
+                    self.key.as_deref().unwrap_or("-"),
+                    self.attempts,
+                    self.stream,
+                    self.bytes_out,
+                    self.losses.len(),
+                );
+                if let Some(ms) = self.first_byte_ms {
+                    line.push_str(&format!(" ttfb_ms={ms:.2}"));
+                }
+                if let Some(e) = &self.error {
+                    line.push_str(&format!(" error={e:?}"));
+                }
+                if let Some(b) = &self.body {
+                    line.push_str(&format!(" body={b:?}"));
+                }
+                line
+            }
+        };
+        (self.logger.sink)(&line);
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// RFC 3339 UTC timestamp with milliseconds, without a date-time crate.
+pub fn timestamp() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,220 @@
+//! `a2o serve`: the proxies. Two fronts (Anthropic on 9998, OpenAI on 9999 by default) each
+//! serve both dialects' paths; the upstream dialect decides which routes translate and which
+//! pass bytes through. This module owns the settings, the shared state, the routers and the
+//! listeners; `proxy` owns request handling.
+
+pub mod dotenv;
+pub mod error;
+pub mod log;
+pub mod proxy;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::keys::KeyPools;
+use crate::protocol::Dialect;
+use log::{LogFormat, Logger};
+
+/// Everything `a2o serve` needs, after flags, environment and defaults are merged.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub host: String,
+    pub anthropic_port: u16,
+    pub openai_port: u16,
+    /// Upstream base URL without a trailing slash; may carry a path prefix (`http://h/api`).
+    pub upstream: String,
+    pub upstream_protocol: Dialect,
+    /// Bounds connecting and the idle time between upstream bytes, not a response's length.
+    pub http_timeout: Duration,
+    pub default_max_tokens: u64,
+    pub force_non_stream: bool,
+    pub body_limit: usize,
+    /// Longest `Retry-After` honoured before trying the next key.
+    pub max_retry_wait: Duration,
+    pub key_cooldown: Duration,
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+    pub log_bodies: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".to_owned(),
+            anthropic_port: 9998,
+            openai_port: 9999,
+            upstream: "https://anyrouter.top".to_owned(),
+            upstream_protocol: Dialect::Anthropic,
+            http_timeout: Duration::from_secs(120),
+            default_max_tokens: crate::convert::DEFAULT_MAX_TOKENS,
+            force_non_stream: false,
+            body_limit: 32 * 1024 * 1024,
+            max_retry_wait: Duration::from_secs(10),
+            key_cooldown: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
+            log_format: LogFormat::Text,
+            log_bodies: false,
+        }
+    }
+}
+
+/// State shared by every request of both fronts.
+pub struct Shared {
+    pub config: ServeConfig,
+    pub client: reqwest::Client,
+    pub pools: KeyPools,
+    pub logger: Logger,
+}
+
+/// One front's view of the shared state: which dialect it answers in when a request doesn't
+/// say (unknown routes, `/v1/models`).
+#[derive(Clone)]
+pub struct AppState {
+    pub shared: Arc<Shared>,
+    pub front: Dialect,
+}
+
+impl Shared {
+    pub fn new(config: ServeConfig, logger: Logger) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.http_timeout)
+            .read_timeout(config.http_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("a2o/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let pools = KeyPools::new(config.key_cooldown);
+        Ok(Self {
+            config,
+            client,
+            pools,
+            logger,
+        })
+    }
+}
+
+/// The routes of one front.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(proxy::chat_completions))
+        .route("/v1/messages", post(proxy::messages))
+        .route("/v1/messages/count_tokens", post(proxy::count_tokens))
+        .route("/v1/models", get(proxy::models))
+        .route("/health", get(proxy::health))
+        .route("/", get(proxy::root))
+        .fallback(proxy::not_found)
+        .with_state(state)
+}
+
+/// Both fronts, bound and ready to serve.
+pub struct Bound {
+    pub anthropic_addr: SocketAddr,
+    pub openai_addr: SocketAddr,
+    anthropic: TcpListener,
+    openai: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// Binds both fronts (port 0 picks a free port).
+pub async fn bind(config: ServeConfig, logger: Logger) -> anyhow::Result<Bound> {
+    use anyhow::Context;
+    let anthropic = TcpListener::bind((config.host.as_str(), config.anthropic_port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (Anthropic front)",
+                config.host, config.anthropic_port
+            )
+        })?;
+    let openai = TcpListener::bind((config.host.as_str(), config.openai_port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (OpenAI front)",
+                config.host, config.openai_port
+            )
+        })?;
+    let shared = Arc::new(Shared::new(config, logger)?);
+    Ok(Bound {
+        anthropic_addr: anthropic.local_addr()?,
+        openai_addr: openai.local_addr()?,
+        anthropic,
+        openai,
+        shared,
+    })
+}
+
+impl Bound {
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to the
+    /// configured grace period.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        use axum::serve::ListenerExt;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let grace = self.shared.config.shutdown_grace;
+        let logger = self.shared.logger.clone();
+        let mut servers = Vec::new();
+        for (listener, front) in [
+            (self.anthropic, Dialect::Anthropic),
+            (self.openai, Dialect::OpenAi),
+        ] {
+            let app = router(AppState {
+                shared: self.shared.clone(),
+                front,
+            });
+            let mut rx = rx.clone();
+            let listener = listener.tap_io(|tcp| {
+                // Nagle would hold small SSE events back for up to 40 ms.
+                let _ = tcp.set_nodelay(true);
+            });
+            servers.push(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            }));
+        }
+        shutdown.await;
+        logger.event(&format!(
+            "shutting down: draining in-flight requests for up to {} s",
+            grace.as_secs()
+        ));
+        let _ = tx.send(true);
+        let drained = tokio::time::timeout(grace, futures_util::future::join_all(servers)).await;
+        if drained.is_err() {
+            logger.event("shutdown grace period over; closing remaining connections");
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,1125 @@
+//! Request handling for both fronts: read and check the body, pick the route (client dialect ×
+//! upstream dialect), send it upstream with key rotation and failover, and answer in the
+//! client's dialect: translated, passed through byte for byte, or synthesised as a stream.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, Uri};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::error::{json_response, AppError};
+use super::log::RequestLog;
+use super::{AppState, Shared};
+use crate::convert::{self, Losses, RequestOptions, ResponseContext};
+use crate::keys::{fingerprint, KeyError, KeyList};
+use crate::protocol::{anthropic, openai, Dialect};
+use crate::stream::{self, StreamConverter};
+
+/// Most bytes read from an upstream non-streaming body or error body.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+/// The `anthropic-version` sent when the client sent none.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    handle(state, Dialect::OpenAi, uri, headers, body).await
+}
+
+pub async fn messages(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    handle(state, Dialect::Anthropic, uri, headers, body).await
+}
+
+async fn handle(
+    state: AppState,
+    client: Dialect,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    let shared = &state.shared;
+    let upstream = shared.config.upstream_protocol;
+    let mut log = Some(RequestLog::new(shared.logger.clone(), "POST", uri.path()));
+    if let Some(log) = log.as_mut() {
+        log.route = format!("{}->{}", client.name(), upstream.name());
+    }
+    let result = async {
+        let body = read_body(shared, &headers, body).await?;
+        if let Some(log) = log.as_mut().filter(|_| shared.config.log_bodies) {
+            log.body =
+                Some(String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).into_owned());
+        }
+        let keys = client_keys(&headers, client)?;
+        if let Some(log) = log.as_mut() {
+            log.key = Some(keys_fingerprint(&keys));
+        }
+        let call = Call {
+            shared,
+            client,
+            upstream,
+            uri: &uri,
+            headers: &headers,
+            keys: &keys,
+        };
+        if client == upstream {
+            passthrough(call, body, &mut log).await
+        } else {
+            translate(call, body, &mut log).await
+        }
+    }
+    .await;
+    let response = result.unwrap_or_else(|err| {
+        if let Some(log) = log.as_mut() {
+            log.error = Some(err.message.clone());
+        }
+        err.response(client)
+    });
+    if let Some(log) = log.as_mut() {
+        log.status = response.status().as_u16();
+    }
+    response
+}
+
+/// What every upstream call of one request shares.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    shared: &'a Shared,
+    client: Dialect,
+    upstream: Dialect,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    keys: &'a KeyList,
+}
+
+impl Call<'_> {
+    fn upstream_path(&self) -> &'static str {
+        match self.upstream {
+            Dialect::Anthropic => "/v1/messages",
+            Dialect::OpenAi => "/v1/chat/completions",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the client's request
+
+async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, AppError> {
+    let limit = shared.config.body_limit;
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !ct.to_ascii_lowercase().contains("json") {
+            return Err(AppError::client(
+                415,
+                format!("Content-Type must be application/json, not `{ct}`: send the header `Content-Type: application/json`"),
+            ));
+        }
+    }
+    let too_large = || {
+        AppError::client(413, format!("the request body is larger than the {limit}-byte limit (set --body-limit to raise it)"))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(
+        shared.config.http_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await
+    {
+        Err(_) => Err(AppError::client(
+            408,
+            format!(
+                "the request body did not arrive within {} s",
+                shared.config.http_timeout.as_secs()
+            ),
+        )),
+        Ok(Err(err)) if err.to_string().contains("length limit") => Err(too_large()),
+        Ok(Err(err)) => Err(AppError::client(
+            400,
+            format!("could not read the request body: {err}"),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+/// The client's keys, from `x-api-key` or `Authorization: Bearer` (the client dialect's usual
+/// header first).
+fn client_keys(headers: &HeaderMap, client: Dialect) -> Result<KeyList, AppError> {
+    let x_api_key = (headers.get("x-api-key"), false);
+    let bearer = (headers.get(header::AUTHORIZATION), true);
+    let ordered = match client {
+        Dialect::Anthropic => [x_api_key, bearer],
+        Dialect::OpenAi => [bearer, x_api_key],
+    };
+    let Some((value, is_bearer)) = ordered
+        .into_iter()
+        .find_map(|(value, is_bearer)| value.map(|v| (v, is_bearer)))
+    else {
+        return Err(AppError::client(401, KeyError::Missing.to_string()));
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| AppError::client(400, KeyError::InvalidCharacters.to_string()))?;
+    let raw = if is_bearer { strip_bearer(text) } else { text };
+    KeyList::parse(raw).map_err(|err| {
+        let status = if err == KeyError::Missing { 401 } else { 400 };
+        AppError::client(status, err.to_string())
+    })
+}
+
+fn strip_bearer(value: &str) -> &str {
+    let trimmed = value.trim();
+    match trimmed.get(..7) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => trimmed[7..].trim(),
+        _ => trimmed,
+    }
+}
+
+fn keys_fingerprint(keys: &KeyList) -> String {
+    (0..keys.len())
+        .map(|i| fingerprint(keys.get(i)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whatever a pass-through route needs from the body, read without building the document.
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    max_tokens: Option<serde::de::IgnoredAny>,
+}
+
+fn parse_error(client: Dialect, err: crate::protocol::ParseError) -> AppError {
+    let what = match client {
+        Dialect::OpenAi => "chat completion request",
+        Dialect::Anthropic => "messages request",
+    };
+    let message = if err.syntax {
+        format!("the body is not valid JSON: {}", err.message)
+    } else if err.path.is_empty() {
+        format!("invalid {what}: {}", err.message)
+    } else {
+        format!("invalid {what}: {}: {}", err.path, err.message)
+    };
+    AppError::client(400, message).with_param(err.path)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+
+/// Same dialect on both sides: bytes are forwarded, and re-serialised only to apply a default.
+async fn passthrough(
+    call: Call<'_>,
+    body: Bytes,
+    log: &mut Option<RequestLog>,
+) -> Result<Response<Body>, AppError> {
+    let config = &call.shared.config;
+    let peek: Peek = crate::protocol::parse(&body).map_err(|e| parse_error(call.client, e))?;
+    let client_stream = peek.stream.unwrap_or(false);
+    if let Some(log) = log.as_mut() {
+        log.model = peek.model.as_deref().map(str::to_owned);
+        log.stream = client_stream;
+    }
+    let needs_max_tokens = call.upstream == Dialect::Anthropic && peek.max_tokens.is_none();
+    let force = config.force_non_stream && client_stream;
+    let upstream_body = if needs_max_tokens || force {
+        let mut doc: Map<String, Value> = serde_json::from_slice(&body)
+            .map_err(|e| AppError::client(400, format!("invalid request body: {e}")))?;
+        if needs_max_tokens {
+            doc.insert(
+                "max_tokens".to_owned(),
+                Value::from(config.default_max_tokens),
+            );
+        }
+        if force {
+            doc.insert("stream".to_owned(), Value::Bool(false));
+        }
+        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+    } else {
+        body
+    };
+    let reply = send(
+        call,
+        call.upstream_path(),
+        upstream_body,
+        client_stream && !force,
+        true,
+        log,
+    )
+    .await?;
+    if !reply.status().is_success() {
+        return Ok(upstream_error(call, reply).await);
+    }
+    let content_type = content_type(&reply);
+    if client_stream && content_type.contains("text/event-stream") {
+        return Ok(stream_response(
+            reply,
+            StreamMode::Passthrough(call.client),
+            call.shared,
+            log.take(),
+        ));
+    }
+    let bytes = read_upstream(reply).await?;
+    check_json_body(call.upstream, &content_type, &bytes)?;
+    if !client_stream {
+        return Ok(json_response(200, bytes.to_vec(), None));
+    }
+    // A whole response for a streaming client (FORCE_NON_STREAM, or an upstream that ignored
+    // `stream`): replay it as the stream the upstream would have sent.
+    let mut out = Vec::new();
+    match call.upstream {
+        Dialect::Anthropic => {
+            let resp: anthropic::MessagesResponse = parse_upstream(call.upstream, &bytes)?;
+            stream::write_anthropic_events(
+                &mut stream::synthesize::anthropic_events(resp),
+                &mut out,
+            );
+        }
+        Dialect::OpenAi => {
+            let resp: openai::ChatResponse = parse_upstream(call.upstream, &bytes)?;
+            stream::write_openai_items(&mut stream::synthesize::openai_items(resp), &mut out);
+        }
+    }
+    if let Some(log) = log.as_mut() {
+        log.sent(out.len());
+    }
+    Ok(sse_response(Body::from(out)))
+}
+
+/// Different dialects: parse, convert the request, and convert whatever comes back.
+async fn translate(
+    call: Call<'_>,
+    body: Bytes,
+    log: &mut Option<RequestLog>,
+) -> Result<Response<Body>, AppError> {
+    let config = &call.shared.config;
+    let opts = RequestOptions {
+        default_max_tokens: config.default_max_tokens,
+    };
+    let mut losses = Losses::new();
+    let (upstream_body, ctx, client_stream) = match call.client {
+        Dialect::OpenAi => {
+            let req: openai::ChatRequest =
+                crate::protocol::parse(&body).map_err(|e| parse_error(call.client, e))?;
+            let ctx = ResponseContext::for_openai_client(&req);
+            let client_stream = req.stream.unwrap_or(false);
+            if let Some(log) = log.as_mut() {
+                log.model = Some(req.model.clone());
+            }
+            let mut converted = convert::openai_to_anthropic::request(req, &opts, &mut losses)
+                .map_err(|e| {
+                    AppError::client(400, format!("cannot convert the request: {e}"))
+                        .with_param(e.path.clone())
+                })?;
+            converted.stream = Some(client_stream && !config.force_non_stream).filter(|s| *s);
+            (serde_json::to_vec(&converted), ctx, client_stream)
+        }
+        Dialect::Anthropic => {
+            let req: anthropic::MessagesRequest =
+                crate::protocol::parse(&body).map_err(|e| parse_error(call.client, e))?;
+            let mut ctx = ResponseContext::for_anthropic_client(&req);
+            ctx.input_tokens_estimate = Some(crate::estimate::anthropic_request_tokens(&req));
+            let client_stream = req.stream.unwrap_or(false);
+            if let Some(log) = log.as_mut() {
+                log.model = Some(req.model.clone());
+            }
+            let mut converted = convert::anthropic_to_openai::request(req, &opts, &mut losses)
+                .map_err(|e| {
+                    AppError::client(400, format!("cannot convert the request: {e}"))
+                        .with_param(e.path.clone())
+                })?;
+            let upstream_stream = client_stream && !config.force_non_stream;
+            converted.stream = Some(upstream_stream).filter(|s| *s);
+            // Ask for usage always; the stream machine forwards it only if the client asked.
+            converted.stream_options = upstream_stream.then(|| openai::StreamOptions {
+                include_usage: Some(true),
+                extra: Map::new(),
+            });
+            (serde_json::to_vec(&converted), ctx, client_stream)
+        }
+    };
+    let upstream_body = upstream_body
+        .map_err(|e| AppError::internal(format!("cannot serialise the upstream request: {e}")))?;
+    if let Some(log) = log.as_mut() {
+        log.stream = client_stream;
+        log.losses.extend(losses.iter().map(|l| l.path.clone()));
+    }
+    let upstream_stream = client_stream && !config.force_non_stream;
+    let reply = send(
+        call,
+        call.upstream_path(),
+        Bytes::from(upstream_body),
+        upstream_stream,
+        false,
+        log,
+    )
+    .await?;
+    if !reply.status().is_success() {
+        return Ok(upstream_error(call, reply).await);
+    }
+    let content_type = content_type(&reply);
+    if client_stream && content_type.contains("text/event-stream") {
+        let converter = StreamConverter::new(call.upstream, ctx);
+        return Ok(stream_response(
+            reply,
+            StreamMode::Convert(Box::new(converter)),
+            call.shared,
+            log.take(),
+        ));
+    }
+    let bytes = read_upstream(reply).await?;
+    check_json_body(call.upstream, &content_type, &bytes)?;
+    let mut losses = Losses::new();
+    let mut out = Vec::new();
+    let result = if client_stream {
+        // Replay the whole upstream response as its stream, through the same stream machine.
+        let mut converter = StreamConverter::new(call.upstream, ctx);
+        let mut events = Vec::new();
+        match call.upstream {
+            Dialect::Anthropic => {
+                let resp: anthropic::MessagesResponse = parse_upstream(call.upstream, &bytes)?;
+                stream::write_anthropic_events(
+                    &mut stream::synthesize::anthropic_events(resp),
+                    &mut events,
+                );
+            }
+            Dialect::OpenAi => {
+                let resp: openai::ChatResponse = parse_upstream(call.upstream, &bytes)?;
+                stream::write_openai_items(
+                    &mut stream::synthesize::openai_items(resp),
+                    &mut events,
+                );
+            }
+        }
+        converter.push(&events, &mut out, &mut losses);
+        converter.finish(&mut out, &mut losses);
+        Ok(sse_response(Body::from(out.clone())))
+    } else {
+        let converted = match call.upstream {
+            Dialect::Anthropic => {
+                let resp: anthropic::MessagesResponse = parse_upstream(call.upstream, &bytes)?;
+                convert::anthropic_to_openai::response(resp, &ctx, &mut losses)
+                    .map(|r| serde_json::to_vec(&r))
+            }
+            Dialect::OpenAi => {
+                let resp: openai::ChatResponse = parse_upstream(call.upstream, &bytes)?;
+                convert::openai_to_anthropic::response(resp, &ctx, &mut losses)
+                    .map(|r| serde_json::to_vec(&r))
+            }
+        };
+        match converted {
+            Ok(Ok(json)) => {
+                out = json;
+                Ok(json_response(200, out.clone(), None))
+            }
+            Ok(Err(e)) => Err(AppError::internal(format!(
+                "cannot serialise the response: {e}"
+            ))),
+            Err(e) => Err(AppError::upstream(
+                502,
+                format!("cannot convert the upstream response: {e}"),
+            )),
+        }
+    };
+    if let Some(log) = log.as_mut() {
+        log.sent(out.len());
+        log.losses.extend(losses.iter().map(|l| l.path.clone()));
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------------------------
+// Talking to the upstream
+
+/// Sends the request with each key in the pool's order until one is not refused. Failover
+/// happens only here, before any byte has reached the client.
+async fn send(
+    call: Call<'_>,
+    path: &str,
+    body: Bytes,
+    stream: bool,
+    passthrough: bool,
+    log: &mut Option<RequestLog>,
+) -> Result<reqwest::Response, AppError> {
+    let shared = call.shared;
+    let url = upstream_url(
+        &shared.config.upstream,
+        path,
+        if passthrough { call.uri.query() } else { None },
+    );
+    let plan = shared.pools.plan(call.keys, Instant::now());
+    let mut failures: Vec<String> = Vec::new();
+    for (attempt, &index) in plan.iter().enumerate() {
+        let last = attempt + 1 == plan.len();
+        let key = call.keys.get(index);
+        if let Some(log) = log.as_mut() {
+            log.attempts = attempt as u32 + 1;
+            log.key = Some(fingerprint(key));
+        }
+        let headers = upstream_headers(call.headers, call.upstream, key, passthrough, stream);
+        let sent = shared
+            .client
+            .post(&url)
+            .headers(headers)
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(reply) if is_retryable(reply.status()) => {
+                shared
+                    .pools
+                    .report_failure(call.keys, index, Instant::now());
+                failures.push(format!("{} {}", fingerprint(key), reply.status().as_u16()));
+                if last {
+                    if plan.len() > 1 {
+                        if let Some(log) = log.as_mut() {
+                            log.error = Some(format!(
+                                "all {} keys failed: {}",
+                                plan.len(),
+                                failures.join(", ")
+                            ));
+                        }
+                    }
+                    return Ok(reply);
+                }
+                if let Some(wait) = retry_after(&reply).map(|w| w.min(shared.config.max_retry_wait))
+                {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            Ok(reply) => {
+                if reply.status().is_success() {
+                    shared.pools.report_success(call.keys, index);
+                }
+                return Ok(reply);
+            }
+            Err(err) => {
+                shared
+                    .pools
+                    .report_failure(call.keys, index, Instant::now());
+                failures.push(format!("{} {}", fingerprint(key), error_kind(&err)));
+                if last {
+                    return Err(transport_error(shared, &err, &failures));
+                }
+            }
+        }
+    }
+    Err(AppError::internal("no key to try"))
+}
+
+fn is_retryable(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 401 | 403 | 429 | 529) || status.is_server_error()
+}
+
+fn retry_after(reply: &reqwest::Response) -> Option<Duration> {
+    let value = reply.headers().get(header::RETRY_AFTER)?.to_str().ok()?;
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+fn error_kind(err: &reqwest::Error) -> &'static str {
+    if err.is_timeout() {
+        "timeout"
+    } else if err.is_connect() {
+        "connect error"
+    } else {
+        "transport error"
+    }
+}
+
+fn transport_error(shared: &Shared, err: &reqwest::Error, failures: &[String]) -> AppError {
+    let tried = if failures.len() > 1 {
+        format!(" (tried {} keys: {})", failures.len(), failures.join(", "))
+    } else {
+        String::new()
+    };
+    let upstream = &shared.config.upstream;
+    if err.is_timeout() {
+        AppError::upstream(
+            504,
+            format!(
+                "the upstream {upstream} did not answer within {} s{tried}",
+                shared.config.http_timeout.as_secs()
+            ),
+        )
+    } else {
+        // reqwest's message names the URL, which holds no key.
+        let cause = std::error::Error::source(err)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        AppError::upstream(
+            502,
+            format!("cannot reach the upstream {upstream}{cause}{tried}"),
+        )
+    }
+}
+
+pub(crate) fn upstream_url(base: &str, path: &str, query: Option<&str>) -> String {
+    let mut url = String::with_capacity(base.len() + path.len() + 32);
+    url.push_str(base.trim_end_matches('/'));
+    url.push_str(path);
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+/// Headers never forwarded: hop-by-hop ones, ones reqwest sets itself, and credentials (the
+/// upstream gets exactly one key, in its own dialect's header).
+fn is_dropped_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "content-length"
+            | "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "authorization"
+            | "x-api-key"
+            | "accept-encoding"
+            | "cookie"
+            | "content-type"
+            | "accept"
+    )
+}
+
+fn upstream_headers(
+    client: &HeaderMap,
+    upstream: Dialect,
+    key: &str,
+    passthrough: bool,
+    stream: bool,
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in client {
+        let anthropic_header = name.as_str().starts_with("anthropic-");
+        let keep = match upstream {
+            Dialect::Anthropic => anthropic_header || (passthrough && !is_dropped_header(name)),
+            Dialect::OpenAi => !anthropic_header && passthrough && !is_dropped_header(name),
+        };
+        if keep {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static(if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }),
+    );
+    // The key was checked to be visible ASCII, so it is a valid header value.
+    let key_value = |prefix: &str| HeaderValue::from_str(&format!("{prefix}{key}")).ok();
+    match upstream {
+        Dialect::Anthropic => {
+            if let Some(v) = key_value("") {
+                headers.insert("x-api-key", v);
+            }
+            if !headers.contains_key("anthropic-version") {
+                headers.insert(
+                    "anthropic-version",
+                    HeaderValue::from_static(ANTHROPIC_VERSION),
+                );
+            }
+        }
+        Dialect::OpenAi => {
+            if let Some(mut v) = key_value("Bearer ") {
+                v.set_sensitive(true);
+                headers.insert(header::AUTHORIZATION, v);
+            }
+        }
+    }
+    headers
+}
+
+fn content_type(reply: &reqwest::Response) -> String {
+    reply
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+async fn read_upstream(mut reply: reqwest::Response) -> Result<Bytes, AppError> {
+    let mut body = Vec::new();
+    loop {
+        match reply.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_UPSTREAM_BODY {
+                    return Err(AppError::upstream(
+                        502,
+                        "the upstream response is larger than 64 MiB",
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Err(err) if err.is_timeout() => {
+                return Err(AppError::upstream(
+                    504,
+                    "the upstream stopped sending its response (idle timeout)",
+                ))
+            }
+            Err(err) => {
+                return Err(AppError::upstream(
+                    502,
+                    format!("the upstream connection failed mid-response: {err}"),
+                ))
+            }
+        }
+    }
+}
+
+/// A short, printable excerpt of an unexpected upstream body for error messages.
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn check_json_body(upstream: Dialect, content_type: &str, bytes: &[u8]) -> Result<(), AppError> {
+    let expected = match upstream {
+        Dialect::Anthropic => "an Anthropic Messages response",
+        Dialect::OpenAi => "an OpenAI chat completion",
+    };
+    if !content_type.contains("json") {
+        return Err(AppError::upstream(
+            502,
+            format!(
+                "the upstream answered 200 with `{}` instead of {expected} (a firewall or login page?): {}",
+                if content_type.is_empty() { "no content type" } else { content_type },
+                snippet(bytes)
+            ),
+        ));
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return Err(AppError::upstream(
+            502,
+            format!("the upstream answered 200 with invalid or truncated JSON instead of {expected}: {}", snippet(bytes)),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_upstream<T: serde::de::DeserializeOwned>(
+    upstream: Dialect,
+    bytes: &[u8],
+) -> Result<T, AppError> {
+    crate::protocol::parse(bytes).map_err(|err| {
+        AppError::upstream(
+            502,
+            format!(
+                "the upstream's 200 response is not a valid {} response: {err}",
+                upstream.name()
+            ),
+        )
+    })
+}
+
+/// An upstream error status, answered in the client's dialect with the status mapped.
+async fn upstream_error(call: Call<'_>, reply: reqwest::Response) -> Response<Body> {
+    let status = reply.status().as_u16();
+    let retry = reply
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match read_upstream(reply).await {
+        Ok(body) => body,
+        Err(err) => return err.response(call.client),
+    };
+    let mut losses = Losses::new();
+    let converted = match (call.upstream, call.client) {
+        (Dialect::Anthropic, Dialect::Anthropic) | (Dialect::OpenAi, Dialect::OpenAi) => {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
+                Some((status, body.to_vec()))
+            } else {
+                None
+            }
+        }
+        (Dialect::Anthropic, Dialect::OpenAi) => {
+            crate::protocol::parse::<anthropic::ErrorBody>(&body)
+                .ok()
+                .map(|err| {
+                    let (status, body) =
+                        convert::error::anthropic_to_openai(status, err, &mut losses);
+                    (status, serde_json::to_vec(&body).unwrap_or_default())
+                })
+        }
+        (Dialect::OpenAi, Dialect::Anthropic) => crate::protocol::parse::<openai::ErrorBody>(&body)
+            .ok()
+            .map(|err| {
+                let (status, body) = convert::error::openai_to_anthropic(status, err, &mut losses);
+                (status, serde_json::to_vec(&body).unwrap_or_default())
+            }),
+    };
+    match converted {
+        Some((status, body)) => json_response(status, body, retry.as_deref()),
+        None => {
+            let mapped = match call.client {
+                Dialect::OpenAi => convert::vocab::openai_status_for(status),
+                Dialect::Anthropic => status,
+            };
+            let mut err = AppError::upstream(
+                mapped,
+                format!("the upstream answered {status}: {}", snippet(&body)),
+            );
+            err.retry_after = retry;
+            err.response(call.client)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming
+
+enum StreamMode {
+    /// Upstream bytes go to the client unchanged; failures become this dialect's in-band error.
+    Passthrough(Dialect),
+    Convert(Box<StreamConverter>),
+}
+
+fn sse_response(body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+struct StreamState {
+    reply: reqwest::Response,
+    mode: StreamMode,
+    idle: Duration,
+    done: bool,
+    log: Option<RequestLog>,
+}
+
+/// Relays an upstream SSE body as it arrives. Dropping the response body (the client went
+/// away) drops the upstream response with it, which closes the upstream connection.
+fn stream_response(
+    reply: reqwest::Response,
+    mode: StreamMode,
+    shared: &Shared,
+    mut log: Option<RequestLog>,
+) -> Response<Body> {
+    if let Some(log) = log.as_mut() {
+        log.status = 200;
+    }
+    let state = StreamState {
+        reply,
+        mode,
+        idle: shared.config.http_timeout,
+        done: false,
+        log,
+    };
+    let body = futures_util::stream::unfold(state, |mut state| async move {
+        if state.done {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut losses = Losses::new();
+        while out.is_empty() && !state.done {
+            let failure = match tokio::time::timeout(state.idle, state.reply.chunk()).await {
+                Ok(Ok(Some(bytes))) => {
+                    match &mut state.mode {
+                        StreamMode::Passthrough(_) => out.extend_from_slice(&bytes),
+                        StreamMode::Convert(converter) => {
+                            converter.push(&bytes, &mut out, &mut losses)
+                        }
+                    }
+                    None
+                }
+                Ok(Ok(None)) => {
+                    if let StreamMode::Convert(converter) = &mut state.mode {
+                        converter.finish(&mut out, &mut losses);
+                    }
+                    state.done = true;
+                    None
+                }
+                Ok(Err(err)) if err.is_timeout() => Some(format!(
+                    "the upstream sent nothing for {} s; the response is incomplete",
+                    state.idle.as_secs()
+                )),
+                Ok(Err(err)) => Some(format!("the upstream connection failed mid-stream: {err}")),
+                Err(_) => Some(format!(
+                    "the upstream sent nothing for {} s; the response is incomplete",
+                    state.idle.as_secs()
+                )),
+            };
+            if let Some(message) = failure {
+                match &mut state.mode {
+                    StreamMode::Passthrough(dialect) => {
+                        write_in_band_error(*dialect, &message, &mut out)
+                    }
+                    StreamMode::Convert(converter) => {
+                        converter.abort(&message, &mut out, &mut losses)
+                    }
+                }
+                if let Some(log) = state.log.as_mut() {
+                    log.error = Some(message);
+                }
+                state.done = true;
+            }
+        }
+        if let Some(log) = state.log.as_mut() {
+            log.sent(out.len());
+            log.losses.extend(losses.iter().map(|l| l.path.clone()));
+        }
+        Some((Ok::<Bytes, Infallible>(Bytes::from(out)), state))
+    });
+    sse_response(Body::from_stream(body))
+}
+
+/// Ends a passed-through stream with the dialect's in-band error. The leading blank lines end
+/// any event the upstream left half-written.
+fn write_in_band_error(dialect: Dialect, message: &str, out: &mut Vec<u8>) {
+    match dialect {
+        Dialect::Anthropic => {
+            let body = json!({"type": "error", "error": {"type": "api_error", "message": message}});
+            out.extend_from_slice(format!("\n\nevent: error\ndata: {body}\n\n").as_bytes());
+        }
+        Dialect::OpenAi => {
+            let body = json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}});
+            out.extend_from_slice(format!("\n\ndata: {body}\n\ndata: [DONE]\n\n").as_bytes());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other endpoints
+
+pub async fn count_tokens(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    let shared = &state.shared;
+    let mut log = Some(RequestLog::new(shared.logger.clone(), "POST", uri.path()));
+    let result = async {
+        let body = read_body(shared, &headers, body).await?;
+        let req: anthropic::MessagesRequest =
+            crate::protocol::parse(&body).map_err(|e| parse_error(Dialect::Anthropic, e))?;
+        if let Some(log) = log.as_mut() {
+            log.model = Some(req.model.clone());
+        }
+        match shared.config.upstream_protocol {
+            Dialect::OpenAi => {
+                if let Some(log) = log.as_mut() {
+                    log.route = "anthropic->estimate".to_owned();
+                }
+                let estimate = crate::estimate::anthropic_request_tokens(&req);
+                Ok(json_response(
+                    200,
+                    json!({ "input_tokens": estimate }).to_string().into_bytes(),
+                    None,
+                ))
+            }
+            Dialect::Anthropic => {
+                if let Some(log) = log.as_mut() {
+                    log.route = "anthropic->anthropic".to_owned();
+                }
+                let keys = client_keys(&headers, Dialect::Anthropic)?;
+                let call = Call {
+                    shared,
+                    client: Dialect::Anthropic,
+                    upstream: Dialect::Anthropic,
+                    uri: &uri,
+                    headers: &headers,
+                    keys: &keys,
+                };
+                let reply = send(
+                    call,
+                    "/v1/messages/count_tokens",
+                    body,
+                    false,
+                    true,
+                    &mut log,
+                )
+                .await?;
+                if !reply.status().is_success() {
+                    return Ok(upstream_error(call, reply).await);
+                }
+                let ct = content_type(&reply);
+                let bytes = read_upstream(reply).await?;
+                check_json_body(Dialect::Anthropic, &ct, &bytes)?;
+                Ok(json_response(200, bytes.to_vec(), None))
+            }
+        }
+    }
+    .await;
+    let response = result.unwrap_or_else(|err: AppError| err.response(Dialect::Anthropic));
+    if let Some(log) = log.as_mut() {
+        log.status = response.status().as_u16();
+    }
+    response
+}
+
+/// `GET /v1/models` in the client's dialect: Anthropic if it sent `anthropic-version`, else the
+/// front's. The upstream's list when a key is given and it answers; a static list otherwise.
+pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
+    let shared = &state.shared;
+    let client = if headers.contains_key("anthropic-version") {
+        Dialect::Anthropic
+    } else {
+        state.front
+    };
+    let upstream = shared.config.upstream_protocol;
+    let mut ids: Vec<(String, Option<String>)> = Vec::new();
+    if let Ok(keys) = client_keys(&headers, client) {
+        let key = keys.get(shared.pools.plan(&keys, Instant::now())[0]);
+        let url = upstream_url(&shared.config.upstream, "/v1/models", None);
+        let headers = upstream_headers(&headers, upstream, key, false, false);
+        if let Ok(reply) = shared.client.get(&url).headers(headers).send().await {
+            if reply.status().is_success() {
+                if let Ok(list) = reply
+                    .bytes()
+                    .await
+                    .map_err(drop)
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(drop))
+                {
+                    if upstream == client {
+                        return json_response(200, list.to_string().into_bytes(), None);
+                    }
+                    ids = model_ids(&list);
+                }
+            }
+        }
+    }
+    if ids.is_empty() {
+        ids = STATIC_MODELS
+            .iter()
+            .filter(|(_, d)| *d == upstream)
+            .map(|(id, _)| ((*id).to_owned(), None))
+            .collect();
+    }
+    json_response(200, model_list(client, &ids).to_string().into_bytes(), None)
+}
+
+/// Models listed when the upstream's list can't be had.
+const STATIC_MODELS: &[(&str, Dialect)] = &[
+    ("claude-opus-4-1", Dialect::Anthropic),
+    ("claude-sonnet-4-5", Dialect::Anthropic),
+    ("claude-haiku-4-5", Dialect::Anthropic),
+];
+
+fn model_ids(list: &Value) -> Vec<(String, Option<String>)> {
+    list.get("data")
+        .and_then(Value::as_array)
+        .map(|models| {
+            models
+                .iter()
+                .filter_map(|m| {
+                    let id = m.get("id")?.as_str()?.to_owned();
+                    let name = m
+                        .get("display_name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    Some((id, name))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn model_list(dialect: Dialect, ids: &[(String, Option<String>)]) -> Value {
+    match dialect {
+        Dialect::OpenAi => json!({
+            "object": "list",
+            "data": ids.iter().map(|(id, _)| json!({"id": id, "object": "model", "created": 0, "owned_by": "a2o"})).collect::<Vec<_>>(),
+        }),
+        Dialect::Anthropic => json!({
+            "data": ids.iter().map(|(id, name)| json!({
+                "type": "model",
+                "id": id,
+                "display_name": name.clone().unwrap_or_else(|| id.clone()),
+                "created_at": "1970-01-01T00:00:00Z",
+            })).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": ids.first().map(|(id, _)| id.clone()),
+            "last_id": ids.last().map(|(id, _)| id.clone()),
+        }),
+    }
+}
+
+pub async fn health() -> Response<Body> {
+    json_response(200, br#"{"status":"ok"}"#.to_vec(), None)
+}
+
+pub async fn root(State(state): State<AppState>) -> Response<Body> {
+    let config = &state.shared.config;
+    let info = json!({
+        "name": "a2o",
+        "version": env!("CARGO_PKG_VERSION"),
+        "front": state.front.name(),
+        "upstream": config.upstream,
+        "upstream_protocol": config.upstream_protocol.name(),
+        "routes": [
+            "POST /v1/chat/completions",
+            "POST /v1/messages",
+            "POST /v1/messages/count_tokens",
+            "GET /v1/models",
+            "GET /health",
+            "GET /",
+        ],
+    });
+    json_response(200, info.to_string().into_bytes(), None)
+}
+
+pub async fn not_found(State(state): State<AppState>, method: Method, uri: Uri) -> Response<Body> {
+    let status = if method == Method::GET || method == Method::POST || method == Method::HEAD {
+        404
+    } else {
+        405
+    };
+    AppError::client(
+        status,
+        format!(
+            "no route for {method} {}: a2o serves POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /health and GET /",
+            uri.path()
+        ),
+    )
+    .response(state.front)
+}
