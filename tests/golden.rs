@@ -6,6 +6,8 @@
 //! Sidecar `<case>.options.json` keys: `status` (errors), `request` (path of the client's
 //! request, relative to the case), `include_usage` (streams), `default_max_tokens`, `created`.
 
+mod strict;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -198,6 +200,53 @@ fn golden_cases_match() {
             failures.join("\n")
         );
     }
+}
+
+/// Every output is checked against the target dialect: strict schemas (no key the target API
+/// doesn't define) for documents, and the grammar validator plus strict events for streams.
+#[test]
+fn golden_outputs_are_valid_in_the_target_dialect() {
+    let mut failures = Vec::new();
+    for case in &cases() {
+        let (out, _) = run(case);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let target = case.from.other();
+        let verdict = if case.kind == "stream" {
+            let grammar = match target {
+                Dialect::OpenAi => a2o::stream::validate::validate_openai_bytes(&out),
+                Dialect::Anthropic => a2o::stream::validate::validate_anthropic_bytes(&out),
+            };
+            grammar
+                .map_err(|v| v.to_string())
+                .and_then(|()| strict::stream(target.name(), &text))
+        } else if text.starts_with("// error\n") {
+            Ok(())
+        } else {
+            let json = text
+                .strip_prefix("// status ")
+                .map_or(text.as_str(), |rest| {
+                    rest.split_once('\n').map_or("", |(_, j)| j)
+                });
+            let value: Value = serde_json::from_str(json).expect("output is JSON");
+            match (case.kind, target) {
+                ("request", Dialect::OpenAi) => strict::openai_request(&value),
+                ("request", Dialect::Anthropic) => strict::anthropic_request(&value),
+                ("response", Dialect::OpenAi) => strict::openai_response(&value),
+                ("response", Dialect::Anthropic) => strict::anthropic_response(&value),
+                (_, Dialect::OpenAi) => strict::openai_error(&value),
+                (_, Dialect::Anthropic) => strict::anthropic_error(&value),
+            }
+        };
+        if let Err(message) = verdict {
+            failures.push(format!("{}: {message}", case.input.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} output(s) invalid:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Feeding a stream byte by byte must give exactly the output of feeding it whole.
