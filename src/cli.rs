@@ -33,6 +33,30 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Run the proxies: an Anthropic front and an OpenAI front in front of one upstream.
     Serve(ServeArgs),
+    /// Run a deterministic upstream that speaks both dialects, for tests, demos and benchmarks.
+    MockUpstream(MockArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Run a deterministic upstream that speaks both dialects, for tests, demos and benchmarks",
+    long_about = "Serves POST /v1/messages (Anthropic), POST /v1/chat/completions (OpenAI), \
+/v1/messages/count_tokens and /v1/models under any path prefix, with fixed answers. A token \
+`mock:<scenario>` in the last user message (or the header x-mock-scenario) picks the behaviour: \
+text, echo, tool, parallel_tools, thinking, thinking_redacted, cache, max_tokens, stop_sequence, \
+error:<status>, fail_key:<key>, fail_key_529:<key>, midstream_error, truncate, slow:<ms>, stall, \
+html, bad_json, reset. GET /_mock/requests lists what it received.",
+    after_help = "Example:\n  \
+a2o mock-upstream --port 8080 &\n  \
+a2o serve --upstream http://127.0.0.1:8080 --upstream-protocol openai"
+)]
+pub struct MockArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free port; the address is printed)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

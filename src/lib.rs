@@ -6,6 +6,7 @@ pub mod cli;
 pub mod convert;
 pub mod estimate;
 pub mod keys;
+pub mod mock;
 pub mod pipeline;
 pub mod protocol;
 pub mod server;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use a2o::cli::{Cli, Command, ConvertArgs, KindArg, LogFormatArg, ServeArgs};
+use a2o::cli::{Cli, Command, ConvertArgs, KindArg, LogFormatArg, MockArgs, ServeArgs};
 use a2o::convert::{Losses, RequestOptions};
 use a2o::pipeline::{self, DocumentKind, DocumentOptions};
 use a2o::protocol::Dialect;
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Convert(args) => run_convert(args),
         Command::Serve(args) => run_serve(args),
+        Command::MockUpstream(args) => run_mock(args),
     };
     match result {
         Ok(code) => code,
@@ -209,6 +210,23 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         drop(stdout);
         bound.run(a2o::server::shutdown_signal()).await?;
         logger.event("stopped");
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_mock(args: MockArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let options = a2o::mock::MockOptions {
+            host: args.host,
+            port: args.port,
+        };
+        let (addr, server) = a2o::mock::bind(&options).await?;
+        let mut stdout = io::stdout().lock();
+        writeln!(stdout, "a2o mock upstream listening on http://{addr}")?;
+        stdout.flush()?;
+        drop(stdout);
+        server.serve(a2o::server::shutdown_signal()).await?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }
