@@ -175,58 +175,59 @@ a2o serve --upstream https://api.deepseek.com --upstream-protocol openai\n      
 HOST=127.0.0.1 PORT=0 OPENAI_PROXY_PORT=0 a2o serve\n      loopback only, free ports (printed on startup)"
 )]
 pub struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
-    pub host: String,
-    /// Port of the Anthropic front (0 picks a free port)
-    #[arg(long, env = "PORT", default_value_t = 9998)]
-    pub anthropic_port: u16,
-    /// Port of the OpenAI front (0 picks a free port)
-    #[arg(long, env = "OPENAI_PROXY_PORT", default_value_t = 9999)]
-    pub openai_port: u16,
-    /// Upstream base URL; may carry a path prefix (http://host/api)
-    #[arg(
-        long,
-        env = "ANYROUTER_BASE_URL",
-        default_value = "https://anyrouter.top"
-    )]
-    pub upstream: String,
-    /// Dialect the upstream speaks
-    #[arg(
-        long,
-        env = "A2O_UPSTREAM_PROTOCOL",
-        value_enum,
-        default_value = "anthropic"
-    )]
-    pub upstream_protocol: DialectArg,
-    /// Seconds allowed for connecting and between upstream bytes (not the whole response)
-    #[arg(long, env = "HTTP_TIMEOUT", default_value = "120", value_parser = parse_seconds, value_name = "SECS")]
-    pub http_timeout: f64,
-    /// max_tokens for Anthropic-bound requests that have none
-    #[arg(long, env = "DEFAULT_MAX_TOKENS", default_value_t = crate::convert::DEFAULT_MAX_TOKENS, value_name = "N")]
-    pub default_max_tokens: u64,
-    /// Call the upstream without streaming and synthesise the stream for streaming clients
-    #[arg(long, env = "FORCE_NON_STREAM", default_value = "false", value_parser = parse_bool,
-          num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub force_non_stream: bool,
-    /// Largest request body accepted, in bytes
-    #[arg(long, env = "A2O_BODY_LIMIT", default_value_t = 32 * 1024 * 1024, value_name = "BYTES")]
-    pub body_limit: usize,
-    /// Longest Retry-After honoured before trying the next key, in seconds
-    #[arg(long, env = "A2O_MAX_RETRY_WAIT", default_value = "10", value_parser = parse_seconds, value_name = "SECS")]
-    pub max_retry_wait: f64,
-    /// How long a key that keeps failing is tried last, in seconds
-    #[arg(long, env = "A2O_KEY_COOLDOWN", default_value = "60", value_parser = parse_seconds, value_name = "SECS")]
-    pub key_cooldown: f64,
-    /// On SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in seconds
-    #[arg(long, env = "A2O_SHUTDOWN_GRACE", default_value = "10", value_parser = parse_seconds, value_name = "SECS")]
-    pub shutdown_grace: f64,
-    /// Log line format
-    #[arg(long, env = "A2O_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormatArg,
+    /// YAML config file: LiteLLM-style model_list and master_key, plus an `a2o:` section
+    #[arg(long, env = "A2O_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the effective settings (secrets masked) and exit
+    #[arg(long)]
+    pub print_config: bool,
+    /// Address to listen on [default: 0.0.0.0]
+    #[arg(long, env = "HOST")]
+    pub host: Option<String>,
+    /// Port of the Anthropic front; 0 picks a free port [default: 9998]
+    #[arg(long, env = "PORT")]
+    pub anthropic_port: Option<u16>,
+    /// Port of the OpenAI front; 0 picks a free port [default: 9999]
+    #[arg(long, env = "OPENAI_PROXY_PORT")]
+    pub openai_port: Option<u16>,
+    /// Upstream base URL, may carry a path prefix (http://host/api) [default: https://anyrouter.top]
+    #[arg(long, env = "ANYROUTER_BASE_URL")]
+    pub upstream: Option<String>,
+    /// Dialect the upstream speaks [default: anthropic]
+    #[arg(long, env = "A2O_UPSTREAM_PROTOCOL", value_enum)]
+    pub upstream_protocol: Option<DialectArg>,
+    /// Seconds allowed for connecting and between upstream bytes, not the whole response [default: 120]
+    #[arg(long, env = "HTTP_TIMEOUT", value_parser = parse_seconds, value_name = "SECS")]
+    pub http_timeout: Option<f64>,
+    /// max_tokens for Anthropic-bound requests that have none [default: 8192]
+    #[arg(long, env = "DEFAULT_MAX_TOKENS", value_name = "N")]
+    pub default_max_tokens: Option<u64>,
+    /// Call the upstream without streaming and synthesise the stream for streaming clients [default: false]
+    #[arg(long, env = "FORCE_NON_STREAM", value_parser = parse_bool, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub force_non_stream: Option<bool>,
+    /// Largest request body accepted, in bytes [default: 33554432]
+    #[arg(long, env = "A2O_BODY_LIMIT", value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+    /// Longest Retry-After honoured before trying the next key, in seconds [default: 10]
+    #[arg(long, env = "A2O_MAX_RETRY_WAIT", value_parser = parse_seconds, value_name = "SECS")]
+    pub max_retry_wait: Option<f64>,
+    /// How long a key that keeps failing is tried last, in seconds [default: 60]
+    #[arg(long, env = "A2O_KEY_COOLDOWN", value_parser = parse_seconds, value_name = "SECS")]
+    pub key_cooldown: Option<f64>,
+    /// On SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in seconds [default: 10]
+    #[arg(long, env = "A2O_SHUTDOWN_GRACE", value_parser = parse_seconds, value_name = "SECS")]
+    pub shutdown_grace: Option<f64>,
+    /// Log line format [default: text]
+    #[arg(long, env = "A2O_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
     /// Also log request bodies (never keys)
     #[arg(long)]
     pub log_bodies: bool,
+    /// Serve Prometheus metrics at GET /metrics on both fronts [default: false]
+    #[arg(long, env = "A2O_METRICS", value_parser = parse_bool, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub metrics: Option<bool>,
     /// Don't read .env from the working directory
     #[arg(long)]
     pub no_dotenv: bool,

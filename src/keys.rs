@@ -119,59 +119,95 @@ impl KeyPools {
         }
     }
 
-    /// The order in which to try the keys for one request: it starts at the pool's round-robin
-    /// position (and advances it), with cooling keys moved to the end rather than skipped, so
-    /// a request always has every key to try.
-    pub fn plan(&self, keys: &KeyList, now: Instant) -> Vec<usize> {
-        let n = keys.len();
+    /// The order in which to try the members of a pool for one request: it starts at the
+    /// pool's round-robin position (and advances it), with cooling members moved to the end
+    /// rather than skipped, so a request always has every member to try.
+    pub fn plan(&self, pool: Pool, now: Instant) -> Vec<usize> {
+        let n = pool.len;
+        if n == 0 {
+            return Vec::new();
+        }
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        if pools.len() >= MAX_POOLS && !pools.contains_key(&keys.pool_id) {
+        if pools.len() >= MAX_POOLS && !pools.contains_key(&pool.id) {
             evict_oldest(&mut pools);
         }
-        let pool = pools.entry(keys.pool_id).or_default();
-        pool.health.resize(n, KeyHealth::default());
-        pool.last_used = Some(now);
-        let start = pool.next % n;
-        pool.next = (start + 1) % n;
+        let state = pools.entry(pool.id).or_default();
+        state.health.resize(n, KeyHealth::default());
+        state.last_used = Some(now);
+        let start = state.next % n;
+        state.next = (start + 1) % n;
         let (mut ready, mut cooling): (Vec<usize>, Vec<usize>) = (0..n)
             .map(|i| (start + i) % n)
-            .partition(|&i| pool.health[i].cool_until.is_none_or(|t| t <= now));
+            .partition(|&i| state.health[i].cool_until.is_none_or(|t| t <= now));
         ready.append(&mut cooling);
         ready
     }
 
-    /// Records a failed attempt (auth, rate limit, overload, 5xx, connect error).
-    pub fn report_failure(&self, keys: &KeyList, index: usize, now: Instant) {
+    /// Records a failed attempt (auth, rate limit, overload, 5xx, connect error). Returns true
+    /// when this failure started a cooldown.
+    pub fn report_failure(&self, pool: Pool, index: usize, now: Instant) -> bool {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        let pool = pools.entry(keys.pool_id).or_default();
-        pool.health.resize(keys.len(), KeyHealth::default());
-        if let Some(health) = pool.health.get_mut(index) {
-            health.consecutive_failures += 1;
-            if health.consecutive_failures >= FAILURES_BEFORE_COOLDOWN {
-                health.cool_until = Some(now + self.cooldown);
-            }
+        let state = pools.entry(pool.id).or_default();
+        state.health.resize(pool.len, KeyHealth::default());
+        let Some(health) = state.health.get_mut(index) else {
+            return false;
+        };
+        health.consecutive_failures += 1;
+        if health.consecutive_failures >= FAILURES_BEFORE_COOLDOWN
+            && health.cool_until.is_none_or(|t| t <= now)
+        {
+            health.cool_until = Some(now + self.cooldown);
+            return true;
         }
+        false
     }
 
-    /// Records a successful attempt: the key is healthy again.
-    pub fn report_success(&self, keys: &KeyList, index: usize) {
+    /// Records a successful attempt: the member is healthy again.
+    pub fn report_success(&self, pool: Pool, index: usize) {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(health) = pools
-            .get_mut(&keys.pool_id)
+            .get_mut(&pool.id)
             .and_then(|p| p.health.get_mut(index))
         {
             *health = KeyHealth::default();
         }
     }
 
-    /// Whether a key is cooling down now.
-    pub fn is_cooling(&self, keys: &KeyList, index: usize, now: Instant) -> bool {
+    /// Whether a member is cooling down now.
+    pub fn is_cooling(&self, pool: Pool, index: usize, now: Instant) -> bool {
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools
-            .get(&keys.pool_id)
+            .get(&pool.id)
             .and_then(|p| p.health.get(index))
             .and_then(|h| h.cool_until)
             .is_some_and(|t| t > now)
+    }
+}
+
+/// Names a rotation pool: a client's key list, or the deployments of a configured model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    id: u64,
+    len: usize,
+}
+
+impl Pool {
+    /// A pool identified by a name (deployments of a model), distinct from any key list's.
+    pub fn named(name: &str, len: usize) -> Self {
+        Self {
+            id: stable_hash(name.as_bytes()) ^ 0x9e37_79b9_7f4a_7c15,
+            len,
+        }
+    }
+}
+
+impl KeyList {
+    /// The rotation pool of these keys.
+    pub fn pool(&self) -> Pool {
+        Pool {
+            id: self.pool_id,
+            len: self.keys.len(),
+        }
     }
 }
 
@@ -195,10 +231,10 @@ mod tests {
         let keys = KeyList::parse("k1, k2,k3").unwrap();
         let now = Instant::now();
         let firsts: Vec<&str> = (0..4)
-            .map(|_| keys.get(pools.plan(&keys, now)[0]))
+            .map(|_| keys.get(pools.plan(keys.pool(), now)[0]))
             .collect();
         assert_eq!(firsts, ["k1", "k2", "k3", "k1"]);
-        assert_eq!(pools.plan(&keys, now), [1, 2, 0]);
+        assert_eq!(pools.plan(keys.pool(), now), [1, 2, 0]);
     }
 
     #[test]
@@ -207,17 +243,17 @@ mod tests {
         let keys = KeyList::parse("a,b").unwrap();
         let now = Instant::now();
         for _ in 0..FAILURES_BEFORE_COOLDOWN {
-            pools.report_failure(&keys, 0, now);
+            pools.report_failure(keys.pool(), 0, now);
         }
-        assert!(pools.is_cooling(&keys, 0, now));
+        assert!(pools.is_cooling(keys.pool(), 0, now));
         // Cooling keys go last, but are still there to try.
-        assert_eq!(pools.plan(&keys, now), [1, 0]);
-        assert_eq!(pools.plan(&keys, now), [1, 0]);
+        assert_eq!(pools.plan(keys.pool(), now), [1, 0]);
+        assert_eq!(pools.plan(keys.pool(), now), [1, 0]);
         let later = now + Duration::from_secs(61);
-        assert!(!pools.is_cooling(&keys, 0, later));
-        assert_eq!(pools.plan(&keys, later), [0, 1]);
-        pools.report_success(&keys, 0);
-        assert!(!pools.is_cooling(&keys, 0, now));
+        assert!(!pools.is_cooling(keys.pool(), 0, later));
+        assert_eq!(pools.plan(keys.pool(), later), [0, 1]);
+        pools.report_success(keys.pool(), 0);
+        assert!(!pools.is_cooling(keys.pool(), 0, now));
     }
 
     #[test]

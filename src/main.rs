@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use a2o::cli::{Cli, Command, ConvertArgs, KindArg, LogFormatArg, MockArgs, ServeArgs};
+use a2o::cli::{Cli, Command, ConvertArgs, KindArg, MockArgs, ServeArgs};
 use a2o::convert::{Losses, RequestOptions};
 use a2o::pipeline::{self, DocumentKind, DocumentOptions};
 use a2o::protocol::Dialect;
@@ -167,38 +167,25 @@ fn load_dotenv() {
 }
 
 fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    use std::time::Duration;
-    let config = a2o::server::ServeConfig {
-        host: args.host,
-        anthropic_port: args.anthropic_port,
-        openai_port: args.openai_port,
-        upstream: args.upstream.trim_end_matches('/').to_owned(),
-        upstream_protocol: args.upstream_protocol.into(),
-        http_timeout: Duration::from_secs_f64(args.http_timeout),
-        default_max_tokens: args.default_max_tokens,
-        force_non_stream: args.force_non_stream,
-        body_limit: args.body_limit,
-        max_retry_wait: Duration::from_secs_f64(args.max_retry_wait),
-        key_cooldown: Duration::from_secs_f64(args.key_cooldown),
-        shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
-        log_format: match args.log_format {
-            LogFormatArg::Text => a2o::server::log::LogFormat::Text,
-            LogFormatArg::Json => a2o::server::log::LogFormat::Json,
-        },
-        log_bodies: args.log_bodies,
-    };
-    if !(config.upstream.starts_with("http://") || config.upstream.starts_with("https://")) {
-        anyhow::bail!(
-            "--upstream must be an http:// or https:// URL, not `{}`",
-            config.upstream
-        );
+    let effective = a2o::server::settings::resolve(&args)?;
+    if args.print_config {
+        let described = a2o::server::settings::describe(&effective.config);
+        println!("{}", serde_json::to_string_pretty(&described)?);
+        for warning in &effective.warnings {
+            eprintln!("a2o: warning: {warning}");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
+    let config = effective.config;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let logger = a2o::server::log::Logger {
             format: config.log_format,
             sink: a2o::server::log::stderr_sink(),
         };
+        for warning in &effective.warnings {
+            logger.event(&format!("warning: {warning}"));
+        }
         let upstream = format!("{} ({})", config.upstream, config.upstream_protocol.name());
         let bound = a2o::server::bind(config, logger.clone()).await?;
         let mut stdout = io::stdout().lock();

@@ -74,6 +74,9 @@ pub struct ResponseContext {
     /// Best local estimate of the prompt's input tokens, for an Anthropic `message_start` when
     /// an OpenAI upstream reports usage only at the end (Claude Code's context meter reads it).
     pub input_tokens_estimate: Option<u64>,
+    /// The model name to report to the client when a2o sent the upstream another one (an alias
+    /// or a `model_list` mapping); `None` reports the upstream's.
+    pub client_model: Option<String>,
 }
 
 impl ResponseContext {
@@ -88,6 +91,7 @@ impl ResponseContext {
             include_usage: false,
             created: None,
             input_tokens_estimate: None,
+            client_model: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl ResponseContext {
                 .unwrap_or(false),
             created: None,
             input_tokens_estimate: None,
+            client_model: None,
         }
     }
 

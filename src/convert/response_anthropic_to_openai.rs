@@ -304,6 +304,9 @@ fn stop_reason_to_finish(
 }
 
 fn model_or_requested(model: String, ctx: &ResponseContext, losses: &mut Losses) -> String {
+    if let Some(client) = &ctx.client_model {
+        return client.clone();
+    }
     match &ctx.requested_model {
         Some(requested) if model.is_empty() => {
             losses.synthesized("/model", "upstream named no model; sent the requested one");

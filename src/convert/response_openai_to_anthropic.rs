@@ -75,12 +75,13 @@ pub fn response(
     }
     losses.dropped_extra("", &extra, "Anthropic");
 
-    let model = match &ctx.requested_model {
-        Some(requested) if model.is_empty() => {
+    let model = match (&ctx.client_model, &ctx.requested_model) {
+        (Some(client), _) => client.clone(),
+        (None, Some(requested)) if model.is_empty() => {
             losses.synthesized("/model", "upstream named no model; sent the requested one");
             requested.clone()
         }
-        _ => model,
+        (None, _) => model,
     };
 
     Ok(anthropic::MessagesResponse {

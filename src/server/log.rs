@@ -47,6 +47,9 @@ pub struct RequestLog {
     start: Instant,
     pub method: &'static str,
     pub path: String,
+    /// The front (`anthropic` / `openai`) and upstream dialect, for metrics.
+    pub front: &'static str,
+    pub upstream: &'static str,
     pub route: String,
     pub model: Option<String>,
     pub status: u16,
@@ -67,6 +70,8 @@ impl RequestLog {
             start: Instant::now(),
             method,
             path: path.to_owned(),
+            front: "",
+            upstream: "",
             route: String::new(),
             model: None,
             status: 0,
@@ -93,6 +98,17 @@ impl RequestLog {
 impl Drop for RequestLog {
     fn drop(&mut self) {
         let latency_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        super::metrics::record_request(
+            self.front,
+            &self.route,
+            self.upstream,
+            self.status,
+            latency_ms / 1000.0,
+            self.first_byte_ms.map(|ms| ms / 1000.0),
+        );
+        for loss in &self.losses {
+            super::metrics::record_loss(loss);
+        }
         let line = match self.logger.format {
             LogFormat::Json => {
                 let mut v = json!({

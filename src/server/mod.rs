@@ -3,10 +3,13 @@
 //! pass bytes through. This module owns the settings, the shared state, the routers and the
 //! listeners; `proxy` owns request handling.
 
+pub mod config;
 pub mod dotenv;
 pub mod error;
 pub mod log;
+pub mod metrics;
 pub mod proxy;
+pub mod settings;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +44,15 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub log_bodies: bool,
+    /// Model aliases and `model_list` pools from the config file.
+    pub routes: Arc<config::ModelRoutes>,
+    /// Keys clients must present (`master_key`, `client_keys`); empty means clients bring
+    /// their own upstream keys.
+    pub proxy_keys: Vec<String>,
+    /// Headers added to every upstream request.
+    pub extra_headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
+    /// Serve `GET /metrics`.
+    pub metrics: bool,
 }
 
 impl Default for ServeConfig {
@@ -60,6 +72,10 @@ impl Default for ServeConfig {
             shutdown_grace: Duration::from_secs(10),
             log_format: LogFormat::Text,
             log_bodies: false,
+            routes: Arc::default(),
+            proxy_keys: Vec::new(),
+            extra_headers: Vec::new(),
+            metrics: false,
         }
     }
 }
@@ -101,7 +117,14 @@ impl Shared {
 
 /// The routes of one front.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let metrics_enabled = state.shared.config.metrics;
+    let router = Router::new();
+    let router = if metrics_enabled {
+        router.route("/metrics", get(proxy::metrics))
+    } else {
+        router
+    };
+    router
         .route("/v1/chat/completions", post(proxy::chat_completions))
         .route("/v1/messages", post(proxy::messages))
         .route("/v1/messages/count_tokens", post(proxy::count_tokens))
@@ -140,6 +163,11 @@ pub async fn bind(config: ServeConfig, logger: Logger) -> anyhow::Result<Bound> 
                 config.host, config.openai_port
             )
         })?;
+    if config.metrics && !metrics::enable() {
+        anyhow::bail!(
+            "cannot serve metrics: another metrics recorder is installed in this process"
+        );
+    }
     let shared = Arc::new(Shared::new(config, logger)?);
     Ok(Bound {
         anthropic_addr: anthropic.local_addr()?,
@@ -183,7 +211,19 @@ impl Bound {
                     .await
             }));
         }
+        let upkeep = self.shared.config.metrics.then(|| {
+            tokio::spawn(async {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    metrics::run_upkeep();
+                }
+            })
+        });
         shutdown.await;
+        if let Some(upkeep) = upkeep {
+            upkeep.abort();
+        }
         logger.event(&format!(
             "shutting down: draining in-flight requests for up to {} s",
             grace.as_secs()

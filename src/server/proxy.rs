@@ -14,9 +14,9 @@ use serde_json::{json, Map, Value};
 
 use super::error::{json_response, AppError};
 use super::log::RequestLog;
-use super::{AppState, Shared};
+use super::{metrics, AppState, Shared};
 use crate::convert::{self, Losses, RequestOptions, ResponseContext};
-use crate::keys::{fingerprint, KeyError, KeyList};
+use crate::keys::{fingerprint, KeyError, KeyList, Pool};
 use crate::protocol::{anthropic, openai, Dialect};
 use crate::stream::{self, StreamConverter};
 
@@ -51,10 +51,9 @@ async fn handle(
     body: Body,
 ) -> Response<Body> {
     let shared = &state.shared;
-    let upstream = shared.config.upstream_protocol;
     let mut log = Some(RequestLog::new(shared.logger.clone(), "POST", uri.path()));
     if let Some(log) = log.as_mut() {
-        log.route = format!("{}->{}", client.name(), upstream.name());
+        log.front = state.front.name();
     }
     let result = async {
         let body = read_body(shared, &headers, body).await?;
@@ -62,20 +61,32 @@ async fn handle(
             log.body =
                 Some(String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).into_owned());
         }
-        let keys = client_keys(&headers, client)?;
+        let keys = request_keys(shared, &headers, client)?;
+        let peek: Peek = crate::protocol::parse(&body).map_err(|e| parse_error(client, e))?;
+        let (model, client_stream, has_max_tokens) = (
+            peek.model.unwrap_or_default().into_owned(),
+            peek.stream.unwrap_or(false),
+            peek.max_tokens.is_some(),
+        );
+        let model = model.as_str();
+        let target = route(shared, model, keys.as_ref())?;
         if let Some(log) = log.as_mut() {
-            log.key = Some(keys_fingerprint(&keys));
+            log.model = Some(model.to_owned());
+            log.upstream = target.dialect.name();
+            log.route = format!("{}->{}", client.name(), target.dialect.name());
+            if let Some(keys) = &keys {
+                log.key = Some(keys_fingerprint(keys));
+            }
         }
         let call = Call {
             shared,
             client,
-            upstream,
+            target: &target,
             uri: &uri,
             headers: &headers,
-            keys: &keys,
         };
-        if client == upstream {
-            passthrough(call, body, &mut log).await
+        if client == target.dialect {
+            passthrough(call, body, client_stream, has_max_tokens, &mut log).await
         } else {
             translate(call, body, &mut log).await
         }
@@ -98,19 +109,110 @@ async fn handle(
 struct Call<'a> {
     shared: &'a Shared,
     client: Dialect,
-    upstream: Dialect,
+    target: &'a Target,
     uri: &'a Uri,
     headers: &'a HeaderMap,
-    keys: &'a KeyList,
 }
 
 impl Call<'_> {
+    fn upstream(&self) -> Dialect {
+        self.target.dialect
+    }
+
     fn upstream_path(&self) -> &'static str {
-        match self.upstream {
+        match self.target.dialect {
             Dialect::Anthropic => "/v1/messages",
             Dialect::OpenAi => "/v1/chat/completions",
         }
     }
+
+    /// The model name to show the client, when the upstream was sent another one.
+    fn client_model(&self) -> Option<&str> {
+        self.target.client_model.as_deref()
+    }
+}
+
+/// Where one request goes: the upstream dialect and the deployments to try, in order.
+struct Target {
+    dialect: Dialect,
+    /// The client's model name, set when a2o sends a different one upstream (alias or
+    /// `model_list`), so responses can say what the client asked for.
+    client_model: Option<String>,
+    deployments: Vec<DeploymentTry>,
+    /// The rotation pool of the deployments, when they come from `model_list`.
+    deployment_pool: Option<Pool>,
+}
+
+/// One upstream to try, with the keys to try it with.
+struct DeploymentTry {
+    index: usize,
+    base: String,
+    /// The upstream's model name, when it differs from the client's.
+    model: Option<String>,
+    keys: KeyList,
+}
+
+/// Picks the upstream for a model: aliases, then a `model_list` pool, else the default
+/// upstream with the client's keys.
+fn route(
+    shared: &Shared,
+    client_model: &str,
+    client_keys: Option<&KeyList>,
+) -> Result<Target, AppError> {
+    let config = &shared.config;
+    let routes = &config.routes;
+    let aliased = routes.alias(client_model);
+    let no_key = || {
+        AppError::client(
+            401,
+            format!(
+                "no upstream key for model `{client_model}`: send `Authorization: Bearer <key>` or `x-api-key: <key>`"
+            ),
+        )
+    };
+    if let Some(pool) = routes.pool(aliased) {
+        let deployment_pool = Pool::named(aliased, pool.len());
+        let mut deployments = Vec::with_capacity(pool.len());
+        for index in shared.pools.plan(deployment_pool, Instant::now()) {
+            let deployment = &pool[index];
+            let keys = deployment
+                .keys
+                .as_ref()
+                .or(client_keys)
+                .ok_or_else(no_key)?
+                .clone();
+            let model = (deployment.model != client_model).then(|| deployment.model.clone());
+            deployments.push(DeploymentTry {
+                index,
+                base: deployment.base_url.clone(),
+                model,
+                keys,
+            });
+        }
+        let client_model = deployments
+            .iter()
+            .any(|d| d.model.is_some())
+            .then(|| client_model.to_owned());
+        return Ok(Target {
+            dialect: pool[0].dialect,
+            client_model,
+            deployments,
+            deployment_pool: Some(deployment_pool),
+        });
+    }
+    let keys = client_keys.ok_or_else(no_key)?.clone();
+    let model = (aliased != client_model).then(|| aliased.to_owned());
+    Ok(Target {
+        dialect: config.upstream_protocol,
+        client_model: model.as_ref().map(|_| client_model.to_owned()),
+        deployments: vec![DeploymentTry {
+            index: 0,
+            base: config.upstream.clone(),
+            model,
+            keys,
+        }],
+        deployment_pool: None,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,12 +225,17 @@ async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<B
         if !ct.to_ascii_lowercase().contains("json") {
             return Err(AppError::client(
                 415,
-                format!("Content-Type must be application/json, not `{ct}`: send the header `Content-Type: application/json`"),
+                format!(
+                    "Content-Type must be application/json, not `{ct}`: send the header `Content-Type: application/json`"
+                ),
             ));
         }
     }
     let too_large = || {
-        AppError::client(413, format!("the request body is larger than the {limit}-byte limit (set --body-limit to raise it)"))
+        AppError::client(
+            413,
+            format!("the request body is larger than the {limit}-byte limit (set --body-limit to raise it)"),
+        )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -159,9 +266,9 @@ async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<B
     }
 }
 
-/// The client's keys, from `x-api-key` or `Authorization: Bearer` (the client dialect's usual
-/// header first).
-fn client_keys(headers: &HeaderMap, client: Dialect) -> Result<KeyList, AppError> {
+/// The key the client presented, from `x-api-key` or `Authorization: Bearer` (the client
+/// dialect's usual header first), as text.
+fn presented_key(headers: &HeaderMap, client: Dialect) -> Result<Option<&str>, AppError> {
     let x_api_key = (headers.get("x-api-key"), false);
     let bearer = (headers.get(header::AUTHORIZATION), true);
     let ordered = match client {
@@ -172,16 +279,53 @@ fn client_keys(headers: &HeaderMap, client: Dialect) -> Result<KeyList, AppError
         .into_iter()
         .find_map(|(value, is_bearer)| value.map(|v| (v, is_bearer)))
     else {
-        return Err(AppError::client(401, KeyError::Missing.to_string()));
+        return Ok(None);
     };
     let text = value
         .to_str()
         .map_err(|_| AppError::client(400, KeyError::InvalidCharacters.to_string()))?;
-    let raw = if is_bearer { strip_bearer(text) } else { text };
-    KeyList::parse(raw).map_err(|err| {
-        let status = if err == KeyError::Missing { 401 } else { 400 };
-        AppError::client(status, err.to_string())
-    })
+    Ok(Some(if is_bearer { strip_bearer(text) } else { text }))
+}
+
+/// The upstream keys a request brings, if any. When the server requires a proxy key, the
+/// client's key must be one of them and is never sent upstream.
+fn request_keys(
+    shared: &Shared,
+    headers: &HeaderMap,
+    client: Dialect,
+) -> Result<Option<KeyList>, AppError> {
+    let presented = presented_key(headers, client)?;
+    let proxy_keys = &shared.config.proxy_keys;
+    if !proxy_keys.is_empty() {
+        let accepted = presented.is_some_and(|key| {
+            proxy_keys
+                .iter()
+                .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes()))
+        });
+        if !accepted {
+            return Err(AppError::client(
+                401,
+                "this a2o requires its proxy key: send it as `Authorization: Bearer <proxy key>` or `x-api-key`",
+            ));
+        }
+        return Ok(None);
+    }
+    match presented {
+        None => Ok(None),
+        Some(raw) => KeyList::parse(raw).map(Some).or_else(|err| match err {
+            KeyError::Missing => Ok(None),
+            other => Err(AppError::client(400, other.to_string())),
+        }),
+    }
+}
+
+/// Compares secrets without an early exit, so timing reveals nothing about where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+    }
+    diff == 0
 }
 
 fn strip_bearer(value: &str) -> &str {
@@ -199,7 +343,7 @@ fn keys_fingerprint(keys: &KeyList) -> String {
         .join(",")
 }
 
-/// Whatever a pass-through route needs from the body, read without building the document.
+/// Whatever routing and a pass-through need from the body, read without building the document.
 #[derive(Deserialize)]
 struct Peek<'a> {
     #[serde(borrow, default)]
@@ -228,41 +372,51 @@ fn parse_error(client: Dialect, err: crate::protocol::ParseError) -> AppError {
 // ---------------------------------------------------------------------------------------------
 // Routes
 
-/// Same dialect on both sides: bytes are forwarded, and re-serialised only to apply a default.
+/// Same dialect on both sides: bytes are forwarded, and re-serialised only to apply a default
+/// or a mapped model name.
 async fn passthrough(
     call: Call<'_>,
     body: Bytes,
+    client_stream: bool,
+    has_max_tokens: bool,
     log: &mut Option<RequestLog>,
 ) -> Result<Response<Body>, AppError> {
     let config = &call.shared.config;
-    let peek: Peek = crate::protocol::parse(&body).map_err(|e| parse_error(call.client, e))?;
-    let client_stream = peek.stream.unwrap_or(false);
     if let Some(log) = log.as_mut() {
-        log.model = peek.model.as_deref().map(str::to_owned);
         log.stream = client_stream;
     }
-    let needs_max_tokens = call.upstream == Dialect::Anthropic && peek.max_tokens.is_none();
+    let max_tokens = (call.upstream() == Dialect::Anthropic && !has_max_tokens)
+        .then_some(config.default_max_tokens);
     let force = config.force_non_stream && client_stream;
-    let upstream_body = if needs_max_tokens || force {
+    let needs_rewrite =
+        max_tokens.is_some() || force || call.target.deployments.iter().any(|d| d.model.is_some());
+    let doc: Option<Map<String, Value>> = if needs_rewrite {
         let mut doc: Map<String, Value> = serde_json::from_slice(&body)
             .map_err(|e| AppError::client(400, format!("invalid request body: {e}")))?;
-        if needs_max_tokens {
-            doc.insert(
-                "max_tokens".to_owned(),
-                Value::from(config.default_max_tokens),
-            );
+        if let Some(max_tokens) = max_tokens {
+            doc.insert("max_tokens".to_owned(), Value::from(max_tokens));
         }
         if force {
             doc.insert("stream".to_owned(), Value::Bool(false));
         }
-        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+        Some(doc)
     } else {
-        body
+        None
+    };
+    let make_body = |model: Option<&str>| match (&doc, model) {
+        (None, _) => body.clone(),
+        (Some(doc), model) => {
+            let mut doc = doc.clone();
+            if let Some(model) = model {
+                doc.insert("model".to_owned(), Value::from(model));
+            }
+            Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+        }
     };
     let reply = send(
         call,
         call.upstream_path(),
-        upstream_body,
+        &make_body,
         client_stream && !force,
         true,
         log,
@@ -281,23 +435,33 @@ async fn passthrough(
         ));
     }
     let bytes = read_upstream(reply).await?;
-    check_json_body(call.upstream, &content_type, &bytes)?;
+    check_json_body(call.upstream(), &content_type, &bytes)?;
     if !client_stream {
-        return Ok(json_response(200, bytes.to_vec(), None));
+        let bytes = match call.client_model() {
+            Some(model) => with_model(&bytes, model),
+            None => bytes.to_vec(),
+        };
+        return Ok(json_response(200, bytes, None));
     }
     // A whole response for a streaming client (FORCE_NON_STREAM, or an upstream that ignored
     // `stream`): replay it as the stream the upstream would have sent.
     let mut out = Vec::new();
-    match call.upstream {
+    match call.upstream() {
         Dialect::Anthropic => {
-            let resp: anthropic::MessagesResponse = parse_upstream(call.upstream, &bytes)?;
+            let mut resp: anthropic::MessagesResponse = parse_upstream(call.upstream(), &bytes)?;
+            if let Some(model) = call.client_model() {
+                resp.model = model.to_owned();
+            }
             stream::write_anthropic_events(
                 &mut stream::synthesize::anthropic_events(resp),
                 &mut out,
             );
         }
         Dialect::OpenAi => {
-            let resp: openai::ChatResponse = parse_upstream(call.upstream, &bytes)?;
+            let mut resp: openai::ChatResponse = parse_upstream(call.upstream(), &bytes)?;
+            if let Some(model) = call.client_model() {
+                resp.model = model.to_owned();
+            }
             stream::write_openai_items(&mut stream::synthesize::openai_items(resp), &mut out);
         }
     }
@@ -305,6 +469,17 @@ async fn passthrough(
         log.sent(out.len());
     }
     Ok(sse_response(Body::from(out)))
+}
+
+/// A JSON document with its top-level `model` replaced (bytes unchanged if it isn't an object).
+fn with_model(bytes: &[u8], model: &str) -> Vec<u8> {
+    match serde_json::from_slice::<Map<String, Value>>(bytes) {
+        Ok(mut doc) => {
+            doc.insert("model".to_owned(), Value::from(model));
+            serde_json::to_vec(&doc).unwrap_or_else(|_| bytes.to_vec())
+        }
+        Err(_) => bytes.to_vec(),
+    }
 }
 
 /// Different dialects: parse, convert the request, and convert whatever comes back.
@@ -318,58 +493,56 @@ async fn translate(
         default_max_tokens: config.default_max_tokens,
     };
     let mut losses = Losses::new();
-    let (upstream_body, ctx, client_stream) = match call.client {
+    let upstream_stream;
+    let client_stream;
+    let mut ctx;
+    let converted: Value = match call.client {
         Dialect::OpenAi => {
             let req: openai::ChatRequest =
                 crate::protocol::parse(&body).map_err(|e| parse_error(call.client, e))?;
-            let ctx = ResponseContext::for_openai_client(&req);
-            let client_stream = req.stream.unwrap_or(false);
-            if let Some(log) = log.as_mut() {
-                log.model = Some(req.model.clone());
-            }
+            ctx = ResponseContext::for_openai_client(&req);
+            client_stream = req.stream.unwrap_or(false);
+            upstream_stream = client_stream && !config.force_non_stream;
             let mut converted = convert::openai_to_anthropic::request(req, &opts, &mut losses)
-                .map_err(|e| {
-                    AppError::client(400, format!("cannot convert the request: {e}"))
-                        .with_param(e.path.clone())
-                })?;
-            converted.stream = Some(client_stream && !config.force_non_stream).filter(|s| *s);
-            (serde_json::to_vec(&converted), ctx, client_stream)
+                .map_err(convert_error)?;
+            converted.stream = Some(upstream_stream).filter(|s| *s);
+            serde_json::to_value(&converted)
         }
         Dialect::Anthropic => {
             let req: anthropic::MessagesRequest =
                 crate::protocol::parse(&body).map_err(|e| parse_error(call.client, e))?;
-            let mut ctx = ResponseContext::for_anthropic_client(&req);
+            ctx = ResponseContext::for_anthropic_client(&req);
             ctx.input_tokens_estimate = Some(crate::estimate::anthropic_request_tokens(&req));
-            let client_stream = req.stream.unwrap_or(false);
-            if let Some(log) = log.as_mut() {
-                log.model = Some(req.model.clone());
-            }
+            client_stream = req.stream.unwrap_or(false);
+            upstream_stream = client_stream && !config.force_non_stream;
             let mut converted = convert::anthropic_to_openai::request(req, &opts, &mut losses)
-                .map_err(|e| {
-                    AppError::client(400, format!("cannot convert the request: {e}"))
-                        .with_param(e.path.clone())
-                })?;
-            let upstream_stream = client_stream && !config.force_non_stream;
+                .map_err(convert_error)?;
             converted.stream = Some(upstream_stream).filter(|s| *s);
             // Ask for usage always; the stream machine forwards it only if the client asked.
             converted.stream_options = upstream_stream.then(|| openai::StreamOptions {
                 include_usage: Some(true),
                 extra: Map::new(),
             });
-            (serde_json::to_vec(&converted), ctx, client_stream)
+            serde_json::to_value(&converted)
         }
-    };
-    let upstream_body = upstream_body
-        .map_err(|e| AppError::internal(format!("cannot serialise the upstream request: {e}")))?;
+    }
+    .map_err(|e| AppError::internal(format!("cannot serialise the upstream request: {e}")))?;
+    ctx.client_model = call.client_model().map(str::to_owned);
     if let Some(log) = log.as_mut() {
         log.stream = client_stream;
         log.losses.extend(losses.iter().map(|l| l.path.clone()));
     }
-    let upstream_stream = client_stream && !config.force_non_stream;
+    let make_body = |model: Option<&str>| {
+        let mut doc = converted.clone();
+        if let (Some(model), Some(fields)) = (model, doc.as_object_mut()) {
+            fields.insert("model".to_owned(), Value::from(model));
+        }
+        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+    };
     let reply = send(
         call,
         call.upstream_path(),
-        Bytes::from(upstream_body),
+        &make_body,
         upstream_stream,
         false,
         log,
@@ -380,7 +553,7 @@ async fn translate(
     }
     let content_type = content_type(&reply);
     if client_stream && content_type.contains("text/event-stream") {
-        let converter = StreamConverter::new(call.upstream, ctx);
+        let converter = StreamConverter::new(call.upstream(), ctx);
         return Ok(stream_response(
             reply,
             StreamMode::Convert(Box::new(converter)),
@@ -389,143 +562,183 @@ async fn translate(
         ));
     }
     let bytes = read_upstream(reply).await?;
-    check_json_body(call.upstream, &content_type, &bytes)?;
+    check_json_body(call.upstream(), &content_type, &bytes)?;
     let mut losses = Losses::new();
-    let mut out = Vec::new();
-    let result = if client_stream {
+    let out = if client_stream {
         // Replay the whole upstream response as its stream, through the same stream machine.
-        let mut converter = StreamConverter::new(call.upstream, ctx);
+        let mut converter = StreamConverter::new(call.upstream(), ctx);
         let mut events = Vec::new();
-        match call.upstream {
+        match call.upstream() {
             Dialect::Anthropic => {
-                let resp: anthropic::MessagesResponse = parse_upstream(call.upstream, &bytes)?;
+                let resp: anthropic::MessagesResponse = parse_upstream(call.upstream(), &bytes)?;
                 stream::write_anthropic_events(
                     &mut stream::synthesize::anthropic_events(resp),
                     &mut events,
                 );
             }
             Dialect::OpenAi => {
-                let resp: openai::ChatResponse = parse_upstream(call.upstream, &bytes)?;
+                let resp: openai::ChatResponse = parse_upstream(call.upstream(), &bytes)?;
                 stream::write_openai_items(
                     &mut stream::synthesize::openai_items(resp),
                     &mut events,
                 );
             }
         }
+        let mut out = Vec::new();
         converter.push(&events, &mut out, &mut losses);
         converter.finish(&mut out, &mut losses);
-        Ok(sse_response(Body::from(out.clone())))
+        out
     } else {
-        let converted = match call.upstream {
+        let converted = match call.upstream() {
             Dialect::Anthropic => {
-                let resp: anthropic::MessagesResponse = parse_upstream(call.upstream, &bytes)?;
+                let resp: anthropic::MessagesResponse = parse_upstream(call.upstream(), &bytes)?;
                 convert::anthropic_to_openai::response(resp, &ctx, &mut losses)
                     .map(|r| serde_json::to_vec(&r))
             }
             Dialect::OpenAi => {
-                let resp: openai::ChatResponse = parse_upstream(call.upstream, &bytes)?;
+                let resp: openai::ChatResponse = parse_upstream(call.upstream(), &bytes)?;
                 convert::openai_to_anthropic::response(resp, &ctx, &mut losses)
                     .map(|r| serde_json::to_vec(&r))
             }
         };
         match converted {
-            Ok(Ok(json)) => {
-                out = json;
-                Ok(json_response(200, out.clone(), None))
+            Ok(Ok(json)) => json,
+            Ok(Err(e)) => {
+                return Err(AppError::internal(format!(
+                    "cannot serialise the response: {e}"
+                )))
             }
-            Ok(Err(e)) => Err(AppError::internal(format!(
-                "cannot serialise the response: {e}"
-            ))),
-            Err(e) => Err(AppError::upstream(
-                502,
-                format!("cannot convert the upstream response: {e}"),
-            )),
+            Err(e) => {
+                return Err(AppError::upstream(
+                    502,
+                    format!("cannot convert the upstream response: {e}"),
+                ))
+            }
         }
     };
     if let Some(log) = log.as_mut() {
         log.sent(out.len());
         log.losses.extend(losses.iter().map(|l| l.path.clone()));
     }
-    result
+    Ok(if client_stream {
+        sse_response(Body::from(out))
+    } else {
+        json_response(200, out, None)
+    })
+}
+
+fn convert_error(e: convert::ConvertError) -> AppError {
+    AppError::client(400, format!("cannot convert the request: {e}")).with_param(e.path.clone())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Talking to the upstream
 
-/// Sends the request with each key in the pool's order until one is not refused. Failover
-/// happens only here, before any byte has reached the client.
+/// Sends the request to each deployment with each of its keys, in rotation order, until one is
+/// not refused. Failover happens only here, before any byte has reached the client.
 async fn send(
     call: Call<'_>,
     path: &str,
-    body: Bytes,
+    make_body: &(dyn Fn(Option<&str>) -> Bytes + Sync),
     stream: bool,
     passthrough: bool,
     log: &mut Option<RequestLog>,
 ) -> Result<reqwest::Response, AppError> {
     let shared = call.shared;
-    let url = upstream_url(
-        &shared.config.upstream,
-        path,
-        if passthrough { call.uri.query() } else { None },
-    );
-    let plan = shared.pools.plan(call.keys, Instant::now());
+    let target = call.target;
+    let total: usize = target.deployments.iter().map(|d| d.keys.len()).sum();
     let mut failures: Vec<String> = Vec::new();
-    for (attempt, &index) in plan.iter().enumerate() {
-        let last = attempt + 1 == plan.len();
-        let key = call.keys.get(index);
-        if let Some(log) = log.as_mut() {
-            log.attempts = attempt as u32 + 1;
-            log.key = Some(fingerprint(key));
-        }
-        let headers = upstream_headers(call.headers, call.upstream, key, passthrough, stream);
-        let sent = shared
-            .client
-            .post(&url)
-            .headers(headers)
-            .body(body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(reply) if is_retryable(reply.status()) => {
-                shared
-                    .pools
-                    .report_failure(call.keys, index, Instant::now());
-                failures.push(format!("{} {}", fingerprint(key), reply.status().as_u16()));
-                if last {
-                    if plan.len() > 1 {
-                        if let Some(log) = log.as_mut() {
-                            log.error = Some(format!(
-                                "all {} keys failed: {}",
-                                plan.len(),
-                                failures.join(", ")
-                            ));
+    let mut attempt = 0usize;
+    for deployment in &target.deployments {
+        let url = upstream_url(
+            &deployment.base,
+            path,
+            if passthrough { call.uri.query() } else { None },
+        );
+        let body = make_body(deployment.model.as_deref());
+        let key_pool = deployment.keys.pool();
+        for index in shared.pools.plan(key_pool, Instant::now()) {
+            attempt += 1;
+            let last = attempt == total;
+            let key = deployment.keys.get(index);
+            if let Some(log) = log.as_mut() {
+                log.attempts = attempt as u32;
+                log.key = Some(fingerprint(key));
+            }
+            let headers = upstream_headers(
+                shared,
+                call.headers,
+                target.dialect,
+                key,
+                passthrough,
+                stream,
+            );
+            let sent = shared
+                .client
+                .post(&url)
+                .headers(headers)
+                .body(body.clone())
+                .send()
+                .await;
+            let failure = match sent {
+                Ok(reply) if is_retryable(reply.status()) => {
+                    metrics::record_upstream_error(&format!("status_{}", reply.status().as_u16()));
+                    failures.push(format!("{} {}", fingerprint(key), reply.status().as_u16()));
+                    if last {
+                        note_failure(shared, target, deployment, index);
+                        if total > 1 {
+                            if let Some(log) = log.as_mut() {
+                                log.error = Some(format!(
+                                    "all {total} keys failed: {}",
+                                    failures.join(", ")
+                                ));
+                            }
+                        }
+                        return Ok(reply);
+                    }
+                    retry_after(&reply).map(|w| w.min(shared.config.max_retry_wait))
+                }
+                Ok(reply) => {
+                    if reply.status().is_success() {
+                        shared.pools.report_success(key_pool, index);
+                        if let Some(pool) = target.deployment_pool {
+                            shared.pools.report_success(pool, deployment.index);
                         }
                     }
                     return Ok(reply);
                 }
-                if let Some(wait) = retry_after(&reply).map(|w| w.min(shared.config.max_retry_wait))
-                {
-                    tokio::time::sleep(wait).await;
+                Err(err) => {
+                    metrics::record_upstream_error(error_kind(&err));
+                    failures.push(format!("{} {}", fingerprint(key), error_kind(&err)));
+                    if last {
+                        note_failure(shared, target, deployment, index);
+                        return Err(transport_error(shared, &deployment.base, &err, &failures));
+                    }
+                    None
                 }
-            }
-            Ok(reply) => {
-                if reply.status().is_success() {
-                    shared.pools.report_success(call.keys, index);
-                }
-                return Ok(reply);
-            }
-            Err(err) => {
-                shared
-                    .pools
-                    .report_failure(call.keys, index, Instant::now());
-                failures.push(format!("{} {}", fingerprint(key), error_kind(&err)));
-                if last {
-                    return Err(transport_error(shared, &err, &failures));
-                }
+            };
+            note_failure(shared, target, deployment, index);
+            metrics::record_failover(&fingerprint(key));
+            if let Some(wait) = failure {
+                tokio::time::sleep(wait).await;
             }
         }
     }
-    Err(AppError::internal("no key to try"))
+    Err(AppError::internal("no upstream to try"))
+}
+
+/// Marks a key (and its deployment) as failed, counting cooldowns that start.
+fn note_failure(shared: &Shared, target: &Target, deployment: &DeploymentTry, index: usize) {
+    let now = Instant::now();
+    if shared
+        .pools
+        .report_failure(deployment.keys.pool(), index, now)
+    {
+        metrics::record_cooldown(&fingerprint(deployment.keys.get(index)));
+    }
+    if let Some(pool) = target.deployment_pool {
+        shared.pools.report_failure(pool, deployment.index, now);
+    }
 }
 
 fn is_retryable(status: reqwest::StatusCode) -> bool {
@@ -546,19 +759,23 @@ fn error_kind(err: &reqwest::Error) -> &'static str {
     if err.is_timeout() {
         "timeout"
     } else if err.is_connect() {
-        "connect error"
+        "connect"
     } else {
-        "transport error"
+        "transport"
     }
 }
 
-fn transport_error(shared: &Shared, err: &reqwest::Error, failures: &[String]) -> AppError {
+fn transport_error(
+    shared: &Shared,
+    upstream: &str,
+    err: &reqwest::Error,
+    failures: &[String],
+) -> AppError {
     let tried = if failures.len() > 1 {
         format!(" (tried {} keys: {})", failures.len(), failures.join(", "))
     } else {
         String::new()
     };
-    let upstream = &shared.config.upstream;
     if err.is_timeout() {
         AppError::upstream(
             504,
@@ -616,6 +833,7 @@ fn is_dropped_header(name: &HeaderName) -> bool {
 }
 
 fn upstream_headers(
+    shared: &Shared,
     client: &HeaderMap,
     upstream: Dialect,
     key: &str,
@@ -632,6 +850,9 @@ fn upstream_headers(
         if keep {
             headers.append(name.clone(), value.clone());
         }
+    }
+    for (name, value) in &shared.config.extra_headers {
+        headers.insert(name.clone(), value.clone());
     }
     headers.insert(
         header::CONTENT_TYPE,
@@ -766,7 +987,7 @@ async fn upstream_error(call: Call<'_>, reply: reqwest::Response) -> Response<Bo
         Err(err) => return err.response(call.client),
     };
     let mut losses = Losses::new();
-    let converted = match (call.upstream, call.client) {
+    let converted = match (call.upstream(), call.client) {
         (Dialect::Anthropic, Dialect::Anthropic) | (Dialect::OpenAi, Dialect::OpenAi) => {
             if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
                 Some((status, body.to_vec()))
@@ -829,11 +1050,28 @@ fn sse_response(body: Body) -> Response<Body> {
 }
 
 struct StreamState {
+    _open: OpenStream,
     reply: reqwest::Response,
     mode: StreamMode,
     idle: Duration,
     done: bool,
     log: Option<RequestLog>,
+}
+
+/// Counts an open stream in the metrics for as long as it lives.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> Self {
+        metrics::stream_opened();
+        OpenStream
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::stream_closed();
+    }
 }
 
 /// Relays an upstream SSE body as it arrives. Dropping the response body (the client went
@@ -848,6 +1086,7 @@ fn stream_response(
         log.status = 200;
     }
     let state = StreamState {
+        _open: OpenStream::new(),
         reply,
         mode,
         idle: shared.config.http_timeout,
@@ -938,56 +1177,67 @@ pub async fn count_tokens(
 ) -> Response<Body> {
     let shared = &state.shared;
     let mut log = Some(RequestLog::new(shared.logger.clone(), "POST", uri.path()));
+    if let Some(log) = log.as_mut() {
+        log.front = state.front.name();
+    }
     let result = async {
         let body = read_body(shared, &headers, body).await?;
         let req: anthropic::MessagesRequest =
             crate::protocol::parse(&body).map_err(|e| parse_error(Dialect::Anthropic, e))?;
+        let keys = request_keys(shared, &headers, Dialect::Anthropic)?;
+        let estimate = |log: &mut Option<RequestLog>| {
+            if let Some(log) = log.as_mut() {
+                log.route = "anthropic->estimate".to_owned();
+            }
+            let tokens = crate::estimate::anthropic_request_tokens(&req);
+            json_response(
+                200,
+                json!({ "input_tokens": tokens }).to_string().into_bytes(),
+                None,
+            )
+        };
         if let Some(log) = log.as_mut() {
             log.model = Some(req.model.clone());
         }
-        match shared.config.upstream_protocol {
-            Dialect::OpenAi => {
-                if let Some(log) = log.as_mut() {
-                    log.route = "anthropic->estimate".to_owned();
-                }
-                let estimate = crate::estimate::anthropic_request_tokens(&req);
-                Ok(json_response(
-                    200,
-                    json!({ "input_tokens": estimate }).to_string().into_bytes(),
-                    None,
-                ))
+        // An OpenAI upstream cannot count: estimate locally, and never spend (or fail) a key.
+        let target = match route(shared, &req.model, keys.as_ref()) {
+            Ok(target) if target.dialect == Dialect::Anthropic => target,
+            Ok(_) => return Ok(estimate(&mut log)),
+            Err(_) if shared.config.upstream_protocol == Dialect::OpenAi => {
+                return Ok(estimate(&mut log))
             }
-            Dialect::Anthropic => {
-                if let Some(log) = log.as_mut() {
-                    log.route = "anthropic->anthropic".to_owned();
-                }
-                let keys = client_keys(&headers, Dialect::Anthropic)?;
-                let call = Call {
-                    shared,
-                    client: Dialect::Anthropic,
-                    upstream: Dialect::Anthropic,
-                    uri: &uri,
-                    headers: &headers,
-                    keys: &keys,
-                };
-                let reply = send(
-                    call,
-                    "/v1/messages/count_tokens",
-                    body,
-                    false,
-                    true,
-                    &mut log,
-                )
-                .await?;
-                if !reply.status().is_success() {
-                    return Ok(upstream_error(call, reply).await);
-                }
-                let ct = content_type(&reply);
-                let bytes = read_upstream(reply).await?;
-                check_json_body(Dialect::Anthropic, &ct, &bytes)?;
-                Ok(json_response(200, bytes.to_vec(), None))
-            }
+            Err(err) => return Err(err),
+        };
+        if let Some(log) = log.as_mut() {
+            log.route = "anthropic->anthropic".to_owned();
         }
+        let call = Call {
+            shared,
+            client: Dialect::Anthropic,
+            target: &target,
+            uri: &uri,
+            headers: &headers,
+        };
+        let make_body = |model: Option<&str>| match model {
+            Some(model) => Bytes::from(with_model(&body, model)),
+            None => body.clone(),
+        };
+        let reply = send(
+            call,
+            "/v1/messages/count_tokens",
+            &make_body,
+            false,
+            true,
+            &mut log,
+        )
+        .await?;
+        if !reply.status().is_success() {
+            return Ok(upstream_error(call, reply).await);
+        }
+        let ct = content_type(&reply);
+        let bytes = read_upstream(reply).await?;
+        check_json_body(Dialect::Anthropic, &ct, &bytes)?;
+        Ok(json_response(200, bytes.to_vec(), None))
     }
     .await;
     let response = result.unwrap_or_else(|err: AppError| err.response(Dialect::Anthropic));
@@ -1007,11 +1257,21 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Respon
         state.front
     };
     let upstream = shared.config.upstream_protocol;
-    let mut ids: Vec<(String, Option<String>)> = Vec::new();
-    if let Ok(keys) = client_keys(&headers, client) {
-        let key = keys.get(shared.pools.plan(&keys, Instant::now())[0]);
+    let keys = match request_keys(shared, &headers, client) {
+        Ok(keys) => keys,
+        Err(err) => return err.response(client),
+    };
+    let mut ids: Vec<(String, Option<String>)> = shared
+        .config
+        .routes
+        .model_names()
+        .into_iter()
+        .map(|name| (name, None))
+        .collect();
+    if let Some(keys) = keys {
+        let key = keys.get(shared.pools.plan(keys.pool(), Instant::now())[0]);
         let url = upstream_url(&shared.config.upstream, "/v1/models", None);
-        let headers = upstream_headers(&headers, upstream, key, false, false);
+        let headers = upstream_headers(shared, &headers, upstream, key, false, false);
         if let Ok(reply) = shared.client.get(&url).headers(headers).send().await {
             if reply.status().is_success() {
                 if let Ok(list) = reply
@@ -1020,10 +1280,10 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Respon
                     .map_err(drop)
                     .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(drop))
                 {
-                    if upstream == client {
+                    if upstream == client && ids.is_empty() {
                         return json_response(200, list.to_string().into_bytes(), None);
                     }
-                    ids = model_ids(&list);
+                    ids.extend(model_ids(&list));
                 }
             }
         }
@@ -1082,6 +1342,17 @@ fn model_list(dialect: Dialect, ids: &[(String, Option<String>)]) -> Value {
             "last_id": ids.last().map(|(id, _)| id.clone()),
         }),
     }
+}
+
+pub async fn metrics() -> Response<Body> {
+    let text = metrics::render()
+        .unwrap_or_else(|| "# metrics are off: start a2o serve with --metrics\n".to_owned());
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 pub async fn health() -> Response<Body> {

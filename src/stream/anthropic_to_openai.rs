@@ -75,6 +75,8 @@ pub struct AnthropicToOpenAi {
     /// Chunk `id`: the upstream message id, or [`SYNTHESIZED_ID`].
     id: String,
     /// Chunk `model`: the upstream model, or the requested one when the upstream names none.
+    /// True when `model` is the client's own name for a mapped model and must not change.
+    model_fixed: bool,
     model: String,
     /// The role chunk was sent (by `message_start`, or synthesized by a later event).
     started: bool,
@@ -165,13 +167,15 @@ impl AnthropicToOpenAi {
             include_usage,
             created: _,
             input_tokens_estimate: _,
+            client_model,
         } = ctx;
         Self {
             tool_names,
             include_usage,
             created,
             id: SYNTHESIZED_ID.to_owned(),
-            model: requested_model.unwrap_or_default(),
+            model_fixed: client_model.is_some(),
+            model: client_model.or(requested_model).unwrap_or_default(),
             started: false,
             blocks: HashMap::new(),
             next_tool_index: 0,
@@ -314,7 +318,9 @@ impl AnthropicToOpenAi {
         } else {
             self.id = id;
         }
-        if !model.is_empty() {
+        if self.model_fixed {
+            // The client asked for another name than the upstream's; it keeps seeing its own.
+        } else if !model.is_empty() {
             self.model = model;
         } else if !self.model.is_empty() {
             losses.synthesized(

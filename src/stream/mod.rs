@@ -47,11 +47,11 @@ pub struct StreamConverter {
 
 enum Machine {
     AnthropicToOpenAi {
-        machine: anthropic_to_openai::AnthropicToOpenAi,
+        machine: Box<anthropic_to_openai::AnthropicToOpenAi>,
         items: Vec<OpenAiStreamItem>,
     },
     OpenAiToAnthropic {
-        machine: openai_to_anthropic::OpenAiToAnthropic,
+        machine: Box<openai_to_anthropic::OpenAiToAnthropic>,
         events: Vec<anthropic::StreamEvent>,
     },
 }
@@ -61,11 +61,11 @@ impl StreamConverter {
     pub fn new(from: Dialect, ctx: ResponseContext) -> Self {
         let machine = match from {
             Dialect::Anthropic => Machine::AnthropicToOpenAi {
-                machine: anthropic_to_openai::AnthropicToOpenAi::new(ctx),
+                machine: Box::new(anthropic_to_openai::AnthropicToOpenAi::new(ctx)),
                 items: Vec::new(),
             },
             Dialect::OpenAi => Machine::OpenAiToAnthropic {
-                machine: openai_to_anthropic::OpenAiToAnthropic::new(ctx),
+                machine: Box::new(openai_to_anthropic::OpenAiToAnthropic::new(ctx)),
                 events: Vec::new(),
             },
         };

@@ -76,6 +76,8 @@ pub struct OpenAiToAnthropic {
     /// Tool names the request shortened, to restore in `tool_use` blocks.
     tool_names: ToolNames,
     /// The client's model, for a `message_start` whose chunk names none.
+    /// The client's own name for a mapped model, reported instead of the upstream's.
+    client_model: Option<String>,
     requested_model: Option<String>,
     /// The client's stop sequences, to recognise the one a vLLM/SGLang upstream stopped on.
     stop_sequences: Vec<String>,
@@ -168,10 +170,12 @@ impl OpenAiToAnthropic {
             include_usage: _,
             created: _,
             input_tokens_estimate,
+            client_model,
         } = ctx;
         Self {
             tool_names,
             requested_model,
+            client_model,
             stop_sequences,
             input_tokens_estimate,
             started: false,
@@ -332,15 +336,16 @@ impl OpenAiToAnthropic {
         } else {
             id.clone_into(&mut self.message_id);
         }
-        let model = match &self.requested_model {
-            Some(requested) if model.is_empty() => {
+        let model = match (&self.client_model, &self.requested_model) {
+            (Some(client), _) => client.clone(),
+            (None, Some(requested)) if model.is_empty() => {
                 losses.synthesized(
                     format!("{path}/model"),
                     "upstream named no model; sent the requested one",
                 );
                 requested.clone()
             }
-            _ => model.to_owned(),
+            (None, _) => model.to_owned(),
         };
         // The final `message_delta` carries the real usage and reports its losses; this is
         // only the best figure known now.
