@@ -96,9 +96,26 @@ pub fn usage(usage: &anthropic::Usage, losses: &mut Losses, path: &str) -> opena
             format!("{cache_creation} cache-write tokens are counted in `prompt_tokens`; OpenAI has no cache-write count"),
         );
     }
+    // Newer responses split output tokens; thinking tokens are OpenAI's reasoning tokens.
+    let mut reasoning_tokens = None;
     for (key, value) in extra {
         let key_path = format!("{path}/{}", escape_pointer(key));
         match key.as_str() {
+            "output_tokens_details" => {
+                let details = value.as_object();
+                reasoning_tokens = details.and_then(|d| d.get("thinking_tokens")).and_then(Value::as_u64);
+                for (detail, detail_value) in details.into_iter().flatten() {
+                    if detail != "thinking_tokens" && carries_information(detail_value) {
+                        losses.dropped(
+                            format!("{key_path}/{}", escape_pointer(detail)),
+                            format!("usage `{key}.{detail}` ({detail_value}) has no OpenAI equivalent"),
+                        );
+                    }
+                }
+                if details.is_none() && carries_information(value) {
+                    losses.dropped(key_path, format!("usage `{key}` ({value}) has no OpenAI equivalent"));
+                }
+            }
             // "standard" is what every ordinary request gets, so it says nothing.
             "service_tier" if value.as_str() == Some("standard") || value.is_null() => {}
             "cache_creation" | "server_tool_use" | "inference_geo" | "service_tier" if !carries_information(value) => {}
@@ -123,7 +140,10 @@ pub fn usage(usage: &anthropic::Usage, losses: &mut Losses, path: &str) -> opena
         completion_tokens: output,
         total_tokens: prompt.saturating_add(output),
         prompt_tokens_details,
-        completion_tokens_details: None,
+        completion_tokens_details: reasoning_tokens.map(|tokens| openai::CompletionTokensDetails {
+            reasoning_tokens: Some(tokens),
+            extra: Default::default(),
+        }),
         extra: Default::default(),
     }
 }
