@@ -28,12 +28,11 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// No doc comments on the variants: they would replace each command's own long help.
 pub enum Command {
-    /// Convert one document or SSE stream from one dialect to the other (stdin to stdout).
     Convert(ConvertArgs),
-    /// Run the proxies: an Anthropic front and an OpenAI front in front of one upstream.
     Serve(ServeArgs),
-    /// Run a deterministic upstream that speaks both dialects, for tests, demos and benchmarks.
+    Check(crate::check::CheckArgs),
     MockUpstream(MockArgs),
 }
 

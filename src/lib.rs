@@ -2,6 +2,7 @@
 //! pure core (wire types, converters, SSE codec, stream machines) shared by the `convert`,
 //! `serve` and `check` commands of the binary.
 
+pub mod check;
 pub mod cli;
 pub mod convert;
 pub mod estimate;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Convert(args) => run_convert(args),
         Command::Serve(args) => run_serve(args),
+        Command::Check(args) => a2o::check::run(args),
         Command::MockUpstream(args) => run_mock(args),
     };
     match result {

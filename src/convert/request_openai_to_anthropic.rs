@@ -1108,8 +1108,9 @@ fn thinking_for(
         }
     };
     let budget = if budget >= max_tokens {
-        let clamped = max_tokens.saturating_sub(1);
-        if clamped < vocab::MIN_THINKING_BUDGET {
+        // `max_tokens` covers thinking and answer alike: leave the answer at least half.
+        let clamped = (max_tokens / 2).max(vocab::MIN_THINKING_BUDGET);
+        if clamped >= max_tokens {
             losses.dropped(
                 "/reasoning_effort",
                 format!(
@@ -1121,7 +1122,7 @@ fn thinking_for(
         }
         losses.approximated(
             "/reasoning_effort",
-            format!("thinking budget {budget} lowered to {clamped} to stay below `max_tokens`"),
+            format!("thinking budget {budget} lowered to {clamped}, half of `max_tokens`, so the answer keeps room"),
         );
         clamped
     } else {
@@ -1631,7 +1632,7 @@ mod tests {
         let (out, losses) = convert(with_effort("high", 4000));
         assert_eq!(
             out["thinking"],
-            json!({"type": "enabled", "budget_tokens": 3999})
+            json!({"type": "enabled", "budget_tokens": 2000})
         );
         assert_eq!(losses, expect(&[("/reasoning_effort", A)]));
 
