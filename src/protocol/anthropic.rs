@@ -132,6 +132,8 @@ impl ContentBlock {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextBlock {
+    /// Some servers start a text block without `text`; it means "".
+    #[serde(default)]
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub citations: Option<Value>,

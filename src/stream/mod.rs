@@ -138,7 +138,9 @@ impl StreamConverter {
                     if frame.data.is_empty() {
                         continue;
                     }
-                    let event = match serde_json::from_str::<anthropic::StreamEvent>(&frame.data) {
+                    let event = match crate::protocol::parse::<anthropic::StreamEvent>(
+                        frame.data.as_bytes(),
+                    ) {
                         Ok(event) => event,
                         Err(err) => anthropic_error_event(&format!(
                             "upstream sent an event that is not valid JSON: {err}"
@@ -188,24 +190,26 @@ pub fn openai_item_from_frame(frame: &SseFrame) -> Option<OpenAiStreamItem> {
     }
     // A chunk's fields all have defaults, so an in-band `{"error":…}` also parses as a chunk;
     // parsing once and looking for `error` keeps the common path to a single parse.
-    Some(match serde_json::from_str::<openai::ChatChunk>(data) {
-        Ok(mut chunk) if chunk.choices.is_empty() && chunk.extra.contains_key("error") => {
-            let error = chunk.extra.remove("error").unwrap_or_default();
-            match serde_json::from_value::<openai::ErrorDetail>(error) {
-                Ok(error) => OpenAiStreamItem::Error(openai::ErrorBody {
-                    error,
-                    extra: chunk.extra,
-                }),
-                Err(err) => OpenAiStreamItem::Error(openai_server_error(&format!(
-                    "upstream sent a malformed in-band error: {err}"
-                ))),
+    Some(
+        match crate::protocol::parse::<openai::ChatChunk>(data.as_bytes()) {
+            Ok(mut chunk) if chunk.choices.is_empty() && chunk.extra.contains_key("error") => {
+                let error = chunk.extra.remove("error").unwrap_or_default();
+                match serde_json::from_value::<openai::ErrorDetail>(error) {
+                    Ok(error) => OpenAiStreamItem::Error(openai::ErrorBody {
+                        error,
+                        extra: chunk.extra,
+                    }),
+                    Err(err) => OpenAiStreamItem::Error(openai_server_error(&format!(
+                        "upstream sent a malformed in-band error: {err}"
+                    ))),
+                }
             }
-        }
-        Ok(chunk) => OpenAiStreamItem::Chunk(chunk),
-        Err(err) => OpenAiStreamItem::Error(openai_server_error(&format!(
-            "upstream sent a chunk that is not valid JSON: {err}"
-        ))),
-    })
+            Ok(chunk) => OpenAiStreamItem::Chunk(chunk),
+            Err(err) => OpenAiStreamItem::Error(openai_server_error(&format!(
+                "upstream sent a chunk that is not valid JSON: {err}"
+            ))),
+        },
+    )
 }
 
 fn anthropic_error_event(message: &str) -> anthropic::StreamEvent {
