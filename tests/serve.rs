@@ -477,7 +477,11 @@ async fn all_keys_failing_gives_the_last_error_in_the_callers_dialect() {
         "529 overloaded is 503 for OpenAI clients"
     );
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["error"]["message"], "Overloaded");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("all 2 keys failed") && message.ends_with("Overloaded"),
+        "the client is told every key failed, and the last answer: {message}"
+    );
     assert_eq!(upstream.received_requests().await.unwrap().len(), 2);
     assert!(
         proxy.logs().contains("all 2 keys failed"),

@@ -423,7 +423,28 @@ fn assistant_blocks(
     for (k, value) in thinking_blocks.into_iter().flatten().enumerate() {
         let source = format!("{base}/thinking_blocks/{k}");
         match value.get("type").and_then(Value::as_str) {
-            Some("thinking" | "redacted_thinking") => {
+            Some(kind @ ("thinking" | "redacted_thinking")) => {
+                // Replayed verbatim, so it must already be a valid Anthropic block: a malformed
+                // one (a redacted block without `data`) would go upstream as a request that
+                // Anthropic, and a2o's own parser, reject.
+                match serde_json::from_value::<anthropic::ContentBlock>(value.clone()) {
+                    Ok(
+                        anthropic::ContentBlock::Thinking(_)
+                        | anthropic::ContentBlock::RedactedThinking(_),
+                    ) => {}
+                    Ok(_) => {
+                        return Err(ConvertError::new(
+                            format!("messages[{i}].thinking_blocks[{k}]"),
+                            format!("not a valid Anthropic `{kind}` block"),
+                        ))
+                    }
+                    Err(err) => {
+                        return Err(ConvertError::new(
+                            format!("messages[{i}].thinking_blocks[{k}]"),
+                            format!("not a valid Anthropic `{kind}` block: {err}"),
+                        ))
+                    }
+                }
                 blocks.push(SourcedBlock {
                     block: verbatim_block(value),
                     source,

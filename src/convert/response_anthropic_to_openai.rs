@@ -312,6 +312,15 @@ fn stop_reason_to_finish(
         );
         return "tool_calls";
     }
+    // And one that sees none must not be told to run any (the calls were of block types
+    // OpenAI cannot carry): the SDKs' tool loops would find nothing to run.
+    if !has_tool_calls && finish == "tool_calls" {
+        losses.approximated(
+            "/stop_reason",
+            format!("`{stop_reason}` sent as finish_reason `stop` because no tool call could be carried"),
+        );
+        return "stop";
+    }
     if !exact {
         losses.approximated(
             "/stop_reason",
@@ -494,7 +503,8 @@ mod tests {
         let cases = [
             ("end_turn", "stop", None),
             ("max_tokens", "length", None),
-            ("tool_use", "tool_calls", None),
+            // The content here is text only: with no tool call to run, `tool_use` is `stop`.
+            ("tool_use", "stop", Some(LossKind::Approximated)),
             ("refusal", "content_filter", None),
             ("pause_turn", "stop", Some(LossKind::Approximated)),
             (

@@ -172,6 +172,17 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// A duration for messages: whole seconds as `120 s`, anything finer as `0.3 s` (never `0 s`
+/// for a sub-second timeout).
+pub fn seconds(duration: std::time::Duration) -> String {
+    if duration.subsec_nanos() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        let text = format!("{:.3}", duration.as_secs_f64());
+        format!("{} s", text.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
 /// RFC 3339 UTC timestamp with milliseconds, without a date-time crate.
 pub fn timestamp() -> String {
     let now = SystemTime::now()
@@ -206,6 +217,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_are_never_rounded_to_zero() {
+        use std::time::Duration;
+        assert_eq!(seconds(Duration::from_secs(120)), "120 s");
+        assert_eq!(seconds(Duration::from_millis(300)), "0.3 s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(seconds(Duration::from_millis(1)), "0.001 s");
+    }
 
     #[test]
     fn civil_dates() {

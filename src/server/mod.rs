@@ -185,9 +185,9 @@ impl Bound {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        use axum::serve::ListenerExt;
         let (tx, rx) = tokio::sync::watch::channel(false);
         let grace = self.shared.config.shutdown_grace;
+        let header_timeout = self.shared.config.http_timeout;
         let logger = self.shared.logger.clone();
         let mut servers = Vec::new();
         for (listener, front) in [
@@ -198,18 +198,12 @@ impl Bound {
                 shared: self.shared.clone(),
                 front,
             });
-            let mut rx = rx.clone();
-            let listener = listener.tap_io(|tcp| {
-                // Nagle would hold small SSE events back for up to 40 ms.
-                let _ = tcp.set_nodelay(true);
-            });
-            servers.push(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|stop| *stop).await;
-                    })
-                    .await
-            }));
+            servers.push(tokio::spawn(serve_front(
+                listener,
+                app,
+                header_timeout,
+                rx.clone(),
+            )));
         }
         let upkeep = self.shared.config.metrics.then(|| {
             tokio::spawn(async {
@@ -235,6 +229,69 @@ impl Bound {
         }
         Ok(())
     }
+}
+
+/// Accepts and serves one front's connections until `stop` turns true, then waits for them to
+/// finish. Unlike `axum::serve`, it gives hyper a timer, so a client must send its request
+/// head within `header_timeout` (the same `--http-timeout` that bounds the body and the
+/// upstream): a slow-loris client, or a connection that never sends anything, is closed
+/// instead of holding a socket and a task forever.
+async fn serve_front(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => Some(accepted),
+            () = stopped(&mut stop) => None,
+        };
+        let Some(accepted) = accepted else {
+            break;
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(_) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Nagle would hold small SSE events back for up to 40 ms.
+        let _ = tcp.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // hyper's header timer starts once protocol detection has seen a first byte, so a
+            // connection that never sends one would wait forever: bound that wait too.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+            let _ = watcher.watch(connection.into_owned()).await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

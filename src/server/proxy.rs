@@ -55,6 +55,8 @@ async fn handle(
     if let Some(log) = log.as_mut() {
         log.front = state.front.name();
     }
+    // Every upstream key this request may use, so no error or log line can carry one.
+    let mut secrets: Vec<String> = Vec::new();
     let result = async {
         let body = read_body(shared, &headers, body).await?;
         if let Some(log) = log.as_mut().filter(|_| shared.config.log_bodies) {
@@ -63,6 +65,14 @@ async fn handle(
         }
         let keys = request_keys(shared, &headers, client)?;
         let peek: Peek = crate::protocol::parse(&body).map_err(|e| parse_error(client, e))?;
+        // serde reads a struct from an array too (`["m", true]` as model and stream): only an
+        // object is a request, or a2o and the upstream would read different things.
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return Err(AppError::client(
+                400,
+                "the request body must be a JSON object",
+            ));
+        }
         let (model, client_stream, has_max_tokens) = (
             peek.model.unwrap_or_default().into_owned(),
             peek.stream.unwrap_or(false),
@@ -70,6 +80,7 @@ async fn handle(
         );
         let model = model.as_str();
         let target = route(shared, model, keys.as_ref())?;
+        secrets = target.keys();
         if let Some(log) = log.as_mut() {
             log.model = Some(model.to_owned());
             log.upstream = target.dialect.name();
@@ -92,7 +103,8 @@ async fn handle(
         }
     }
     .await;
-    let response = result.unwrap_or_else(|err| {
+    let response = result.unwrap_or_else(|mut err| {
+        err.message = redact(&err.message, &secrets);
         if let Some(log) = log.as_mut() {
             log.error = Some(err.message.clone());
         }
@@ -141,6 +153,32 @@ struct Target {
     deployments: Vec<DeploymentTry>,
     /// The rotation pool of the deployments, when they come from `model_list`.
     deployment_pool: Option<Pool>,
+}
+
+impl Target {
+    /// The upstream keys of every deployment (client or server keys).
+    fn keys(&self) -> Vec<String> {
+        self.deployments
+            .iter()
+            .flat_map(|d| (0..d.keys.len()).map(|i| d.keys.get(i).to_owned()))
+            .collect()
+    }
+}
+
+/// Shortest key that is redacted: shorter "keys" are test placeholders, and replacing them
+/// would mangle ordinary words.
+const MIN_REDACTED_KEY_LEN: usize = 8;
+
+/// `text` with every key in `keys` replaced by its fingerprint. Upstreams quote keys in their
+/// errors ("invalid x-api-key: sk-…"); a server-side key must never reach a client that way.
+fn redact(text: &str, keys: &[String]) -> String {
+    let mut text = text.to_owned();
+    for key in keys.iter().filter(|k| k.len() >= MIN_REDACTED_KEY_LEN) {
+        if text.contains(key.as_str()) {
+            text = text.replace(key.as_str(), &fingerprint(key));
+        }
+    }
+    text
 }
 
 /// One upstream to try, with the keys to try it with.
@@ -253,8 +291,8 @@ async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<B
         Err(_) => Err(AppError::client(
             408,
             format!(
-                "the request body did not arrive within {} s",
-                shared.config.http_timeout.as_secs()
+                "the request body did not arrive within {}",
+                super::log::seconds(shared.config.http_timeout)
             ),
         )),
         Ok(Err(err)) if err.to_string().contains("length limit") => Err(too_large()),
@@ -284,7 +322,9 @@ fn presented_key(headers: &HeaderMap, client: Dialect) -> Result<Option<&str>, A
     let text = value
         .to_str()
         .map_err(|_| AppError::client(400, KeyError::InvalidCharacters.to_string()))?;
-    Ok(Some(if is_bearer { strip_bearer(text) } else { text }))
+    let key = if is_bearer { strip_bearer(text) } else { text };
+    // An empty header is no key: it must never match an (empty) proxy key.
+    Ok(Some(key).filter(|key| !key.trim().is_empty()))
 }
 
 /// The upstream keys a request brings, if any. When the server requires a proxy key, the
@@ -413,7 +453,7 @@ async fn passthrough(
             Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
         }
     };
-    let reply = send(
+    let Sent { reply, exhausted } = send(
         call,
         call.upstream_path(),
         &make_body,
@@ -423,7 +463,7 @@ async fn passthrough(
     )
     .await?;
     if !reply.status().is_success() {
-        return Ok(upstream_error(call, reply).await);
+        return Ok(upstream_error(call, reply, exhausted.as_deref()).await);
     }
     let content_type = content_type(&reply);
     if client_stream && content_type.contains("text/event-stream") {
@@ -539,7 +579,7 @@ async fn translate(
         }
         Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
     };
-    let reply = send(
+    let Sent { reply, exhausted } = send(
         call,
         call.upstream_path(),
         &make_body,
@@ -549,7 +589,7 @@ async fn translate(
     )
     .await?;
     if !reply.status().is_success() {
-        return Ok(upstream_error(call, reply).await);
+        return Ok(upstream_error(call, reply, exhausted.as_deref()).await);
     }
     let content_type = content_type(&reply);
     if client_stream && content_type.contains("text/event-stream") {
@@ -643,7 +683,7 @@ async fn send(
     stream: bool,
     passthrough: bool,
     log: &mut Option<RequestLog>,
-) -> Result<reqwest::Response, AppError> {
+) -> Result<Sent, AppError> {
     let shared = call.shared;
     let target = call.target;
     let total: usize = target.deployments.iter().map(|d| d.keys.len()).sum();
@@ -686,15 +726,12 @@ async fn send(
                     failures.push(format!("{} {}", fingerprint(key), reply.status().as_u16()));
                     if last {
                         note_failure(shared, target, deployment, index);
-                        if total > 1 {
-                            if let Some(log) = log.as_mut() {
-                                log.error = Some(format!(
-                                    "all {total} keys failed: {}",
-                                    failures.join(", ")
-                                ));
-                            }
+                        let exhausted = (total > 1)
+                            .then(|| format!("all {total} keys failed: {}", failures.join(", ")));
+                        if let (Some(log), Some(exhausted)) = (log.as_mut(), &exhausted) {
+                            log.error = Some(exhausted.clone());
                         }
-                        return Ok(reply);
+                        return Ok(Sent { reply, exhausted });
                     }
                     retry_after(&reply).map(|w| w.min(shared.config.max_retry_wait))
                 }
@@ -705,7 +742,10 @@ async fn send(
                             shared.pools.report_success(pool, deployment.index);
                         }
                     }
-                    return Ok(reply);
+                    return Ok(Sent {
+                        reply,
+                        exhausted: None,
+                    });
                 }
                 Err(err) => {
                     metrics::record_upstream_error(error_kind(&err));
@@ -725,6 +765,13 @@ async fn send(
         }
     }
     Err(AppError::internal("no upstream to try"))
+}
+
+/// The upstream's answer, and when every key was refused, a summary that says so (key
+/// fingerprints and statuses) for the client's error message.
+struct Sent {
+    reply: reqwest::Response,
+    exhausted: Option<String>,
 }
 
 /// Marks a key (and its deployment) as failed, counting cooldowns that start.
@@ -780,8 +827,8 @@ fn transport_error(
         AppError::upstream(
             504,
             format!(
-                "the upstream {upstream} did not answer within {} s{tried}",
-                shared.config.http_timeout.as_secs()
+                "the upstream {upstream} did not answer within {}{tried}",
+                super::log::seconds(shared.config.http_timeout)
             ),
         )
     } else {
@@ -974,8 +1021,13 @@ fn parse_upstream<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// An upstream error status, answered in the client's dialect with the status mapped.
-async fn upstream_error(call: Call<'_>, reply: reqwest::Response) -> Response<Body> {
+/// An upstream error status, answered in the client's dialect with the status mapped, with
+/// every key of the request redacted, and prefixed with `exhausted` (every key refused) if set.
+async fn upstream_error(
+    call: Call<'_>,
+    reply: reqwest::Response,
+    exhausted: Option<&str>,
+) -> Response<Body> {
     let status = reply.status().as_u16();
     let retry = reply
         .headers()
@@ -1011,21 +1063,41 @@ async fn upstream_error(call: Call<'_>, reply: reqwest::Response) -> Response<Bo
                 (status, serde_json::to_vec(&body).unwrap_or_default())
             }),
     };
+    let secrets = call.target.keys();
     match converted {
-        Some((status, body)) => json_response(status, body, retry.as_deref()),
+        Some((status, body)) => {
+            let body = match exhausted {
+                Some(note) => with_error_prefix(&body, &format!("{note}; the last answer: ")),
+                None => body,
+            };
+            let body = redact(&String::from_utf8_lossy(&body), &secrets).into_bytes();
+            json_response(status, body, retry.as_deref())
+        }
         None => {
             let mapped = match call.client {
                 Dialect::OpenAi => convert::vocab::openai_status_for(status),
                 Dialect::Anthropic => status,
             };
-            let mut err = AppError::upstream(
-                mapped,
-                format!("the upstream answered {status}: {}", snippet(&body)),
-            );
+            let prefix = exhausted.map(|n| format!("{n}; ")).unwrap_or_default();
+            let message = format!("{prefix}the upstream answered {status}: {}", snippet(&body));
+            let mut err = AppError::upstream(mapped, redact(&message, &secrets));
             err.retry_after = retry;
             err.response(call.client)
         }
     }
+}
+
+/// An error body (either dialect: both keep the text in `error.message`) with `prefix` put
+/// before its message; other bodies are returned unchanged.
+fn with_error_prefix(body: &[u8], prefix: &str) -> Vec<u8> {
+    let Ok(mut doc) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    match doc.pointer_mut("/error/message") {
+        Some(Value::String(message)) => message.insert_str(0, prefix),
+        _ => return body.to_vec(),
+    }
+    serde_json::to_vec(&doc).unwrap_or_else(|_| body.to_vec())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1056,6 +1128,27 @@ struct StreamState {
     idle: Duration,
     done: bool,
     log: Option<RequestLog>,
+    /// The last bytes of a passed-through stream, to tell at its end whether it ended with
+    /// its dialect's terminator.
+    tail: Vec<u8>,
+}
+
+/// How much of a passed-through stream's end is kept to look for its terminator: more than
+/// any `message_stop` event, and than all but very long error events.
+const STREAM_TAIL: usize = 4096;
+
+/// Whether the last bytes of a stream hold the dialect's proper end: `message_stop` or an
+/// `error` event (Anthropic), `[DONE]` or an in-band `{"error":…}` (OpenAI).
+fn ends_properly(dialect: Dialect, tail: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(tail);
+    match dialect {
+        Dialect::Anthropic => {
+            text.contains("event: message_stop")
+                || text.contains("\"type\":\"message_stop\"")
+                || text.contains("event: error")
+        }
+        Dialect::OpenAi => text.trim_end().ends_with("[DONE]") || text.contains("{\"error\":"),
+    }
 }
 
 /// Counts an open stream in the metrics for as long as it lives.
@@ -1092,6 +1185,7 @@ fn stream_response(
         idle: shared.config.http_timeout,
         done: false,
         log,
+        tail: Vec::new(),
     };
     let body = futures_util::stream::unfold(state, |mut state| async move {
         if state.done {
@@ -1103,7 +1197,13 @@ fn stream_response(
             let failure = match tokio::time::timeout(state.idle, state.reply.chunk()).await {
                 Ok(Ok(Some(bytes))) => {
                     match &mut state.mode {
-                        StreamMode::Passthrough(_) => out.extend_from_slice(&bytes),
+                        StreamMode::Passthrough(_) => {
+                            out.extend_from_slice(&bytes);
+                            let keep = bytes.len().min(STREAM_TAIL);
+                            state.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
+                            let excess = state.tail.len().saturating_sub(STREAM_TAIL);
+                            state.tail.drain(..excess);
+                        }
                         StreamMode::Convert(converter) => {
                             converter.push(&bytes, &mut out, &mut losses)
                         }
@@ -1111,20 +1211,27 @@ fn stream_response(
                     None
                 }
                 Ok(Ok(None)) => {
-                    if let StreamMode::Convert(converter) = &mut state.mode {
-                        converter.finish(&mut out, &mut losses);
-                    }
                     state.done = true;
-                    None
+                    match &mut state.mode {
+                        StreamMode::Convert(converter) => {
+                            converter.finish(&mut out, &mut losses);
+                            None
+                        }
+                        StreamMode::Passthrough(dialect) => (!ends_properly(*dialect, &state.tail))
+                            .then(|| {
+                                "the upstream stream ended without its final event; the response is incomplete"
+                                    .to_owned()
+                            }),
+                    }
                 }
                 Ok(Err(err)) if err.is_timeout() => Some(format!(
-                    "the upstream sent nothing for {} s; the response is incomplete",
-                    state.idle.as_secs()
+                    "the upstream sent nothing for {}; the response is incomplete",
+                    super::log::seconds(state.idle)
                 )),
                 Ok(Err(err)) => Some(format!("the upstream connection failed mid-stream: {err}")),
                 Err(_) => Some(format!(
-                    "the upstream sent nothing for {} s; the response is incomplete",
-                    state.idle.as_secs()
+                    "the upstream sent nothing for {}; the response is incomplete",
+                    super::log::seconds(state.idle)
                 )),
             };
             if let Some(message) = failure {
@@ -1180,6 +1287,7 @@ pub async fn count_tokens(
     if let Some(log) = log.as_mut() {
         log.front = state.front.name();
     }
+    let mut secrets: Vec<String> = Vec::new();
     let result = async {
         let body = read_body(shared, &headers, body).await?;
         let req: anthropic::MessagesRequest =
@@ -1208,6 +1316,7 @@ pub async fn count_tokens(
             }
             Err(err) => return Err(err),
         };
+        secrets = target.keys();
         if let Some(log) = log.as_mut() {
             log.route = "anthropic->anthropic".to_owned();
         }
@@ -1222,7 +1331,7 @@ pub async fn count_tokens(
             Some(model) => Bytes::from(with_model(&body, model)),
             None => body.clone(),
         };
-        let reply = send(
+        let Sent { reply, exhausted } = send(
             call,
             "/v1/messages/count_tokens",
             &make_body,
@@ -1232,7 +1341,7 @@ pub async fn count_tokens(
         )
         .await?;
         if !reply.status().is_success() {
-            return Ok(upstream_error(call, reply).await);
+            return Ok(upstream_error(call, reply, exhausted.as_deref()).await);
         }
         let ct = content_type(&reply);
         let bytes = read_upstream(reply).await?;
@@ -1240,7 +1349,10 @@ pub async fn count_tokens(
         Ok(json_response(200, bytes.to_vec(), None))
     }
     .await;
-    let response = result.unwrap_or_else(|err: AppError| err.response(Dialect::Anthropic));
+    let response = result.unwrap_or_else(|mut err: AppError| {
+        err.message = redact(&err.message, &secrets);
+        err.response(Dialect::Anthropic)
+    });
     if let Some(log) = log.as_mut() {
         log.status = response.status().as_u16();
     }

@@ -67,6 +67,11 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Effective> {
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?,
         );
     }
+    // An empty proxy key (`master_key: ""`, or an `os.environ/` variable set to nothing)
+    // would let in every client that sends an empty key header: refuse to start.
+    if proxy_keys.iter().any(|key| key.trim().is_empty()) {
+        bail!("config: a proxy key (general_settings.master_key or a2o.client_keys) is empty; set it or remove it");
+    }
     let mut extra_headers = Vec::new();
     for (name, value) in &a2o.headers {
         let path = format!("a2o.headers.{name}");

@@ -829,6 +829,18 @@ impl AnthropicToOpenAi {
             }
             return "tool_calls";
         }
+        // No tool call reached the client (the calls were of block types OpenAI cannot
+        // carry): `tool_calls` would send an agent looking for calls that are not there.
+        if mapped == "tool_calls" {
+            losses.approximated(
+                path,
+                format!(
+                    "stop_reason `{}` reported as `stop` because no tool call could be carried",
+                    stop_reason.unwrap_or("none")
+                ),
+            );
+            return "stop";
+        }
         if !exact {
             losses.approximated(
                 path,
