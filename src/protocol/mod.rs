@@ -52,11 +52,27 @@ fn join_path(outer: &str, inner: &str) -> String {
 /// Implements `Deserialize` for an enum whose variant is chosen by a string tag field. A known
 /// tag must deserialize into its variant (so malformed known blocks are errors that name the
 /// field), while an unknown or missing tag becomes `Unknown(Value)`.
+///
+/// Every producer writes the tag first (`{"type":"text",…}`), so that case streams the rest of
+/// the object straight into the variant, with no intermediate tree; any other order is
+/// buffered into a `Value` first. Errors keep their path either way.
 macro_rules! tagged_with_fallback {
     ($enum:ident, $tag_field:literal, { $($tag:literal => $variant:ident($ty:ty)),* $(,)? }) => {
-        impl<'de> serde::Deserialize<'de> for $enum {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let mut value = serde_json::Value::deserialize(deserializer)?;
+        impl $crate::protocol::Tagged for $enum {
+            const TAG_FIELD: &'static str = $tag_field;
+
+            fn is_known(tag: &str) -> bool {
+                matches!(tag, $($tag)|*)
+            }
+
+            fn variant<'de, D: serde::Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error> {
+                match tag {
+                    $($tag => <$ty as serde::Deserialize>::deserialize(rest).map($enum::$variant),)*
+                    _ => Err(<D::Error as serde::de::Error>::custom("unknown tag")),
+                }
+            }
+
+            fn from_value<E: serde::de::Error>(mut value: serde_json::Value) -> Result<Self, E> {
                 let tag = value.get($tag_field).and_then(serde_json::Value::as_str).map(str::to_owned);
                 match tag.as_deref() {
                     $(Some($tag) => {
@@ -71,10 +87,130 @@ macro_rules! tagged_with_fallback {
                     _ => Ok($enum::Unknown(value)),
                 }
             }
+
+            fn unknown(value: serde_json::Value) -> Self {
+                $enum::Unknown(value)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_any($crate::protocol::TaggedVisitor::<$enum>::new())
+            }
         }
     };
 }
 pub(crate) use tagged_with_fallback;
+
+/// What [`tagged_with_fallback`] generates for an enum; [`TaggedVisitor`] drives it.
+pub(crate) trait Tagged: Sized {
+    const TAG_FIELD: &'static str;
+    fn is_known(tag: &str) -> bool;
+    /// The variant for a known `tag`, from the rest of the object.
+    fn variant<'de, D: serde::Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error>;
+    /// The whole object (or any other JSON value) when the tag did not come first.
+    fn from_value<E: serde::de::Error>(value: Value) -> Result<Self, E>;
+    fn unknown(value: Value) -> Self;
+}
+
+pub(crate) struct TaggedVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T> TaggedVisitor<T> {
+    pub(crate) fn new() -> Self {
+        TaggedVisitor(std::marker::PhantomData)
+    }
+}
+
+/// An object key, compared with the tag field without allocating.
+enum Key {
+    Tag,
+    Other(String),
+}
+
+struct KeySeed(&'static str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(if key == self.0 {
+            Key::Tag
+        } else {
+            Key::Other(key.to_owned())
+        })
+    }
+}
+
+impl<'de, T: Tagged> serde::de::Visitor<'de> for TaggedVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "an object with a `{}` field", T::TAG_FIELD)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut fields = Map::new();
+        match map.next_key_seed(KeySeed(T::TAG_FIELD))? {
+            None => return T::from_value(Value::Object(fields)),
+            Some(Key::Tag) => {
+                let tag: Value = map.next_value()?;
+                if let Some(name) = tag.as_str().filter(|name| T::is_known(name)) {
+                    return T::variant(name, serde::de::value::MapAccessDeserializer::new(map));
+                }
+                fields.insert(T::TAG_FIELD.to_owned(), tag);
+            }
+            Some(Key::Other(key)) => {
+                fields.insert(key, map.next_value()?);
+            }
+        }
+        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            fields.insert(key, value);
+        }
+        T::from_value(Value::Object(fields))
+    }
+
+    // Anything but an object has no tag: it is kept as it came.
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<T, E> {
+        Ok(T::unknown(Value::Bool(v)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        Ok(T::unknown(Value::from(v)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        Ok(T::unknown(Value::from(v)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+        Ok(T::unknown(Value::from(v)))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        Ok(T::unknown(Value::from(v)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::unknown(Value::Null))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::unknown(Value::Null))
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Ok(T::unknown(Value::Array(items)))
+    }
+}
 
 /// Implements `Deserialize` for a "string or array of items" enum. serde's `untagged` would
 /// report "data did not match any variant" for a bad item; this keeps the item's own error and
@@ -87,9 +223,12 @@ macro_rules! string_or_array {
                 match serde_json::Value::deserialize(deserializer)? {
                     serde_json::Value::String(text) => Ok($enum::$text(text)),
                     value @ serde_json::Value::Array(_) => {
-                        serde_path_to_error::deserialize::<_, Vec<$item>>(value)
-                            .map($enum::$array)
-                            .map_err($crate::protocol::nested_error)
+                        match <Vec<$item> as serde::Deserialize>::deserialize(&value) {
+                            Ok(items) => Ok($enum::$array(items)),
+                            Err(_) => serde_path_to_error::deserialize::<_, Vec<$item>>(value)
+                                .map($enum::$array)
+                                .map_err($crate::protocol::nested_error),
+                        }
                     }
                     other => Err(D::Error::custom(format_args!(
                         "expected a string or an array of content blocks, found {}",
@@ -117,6 +256,11 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
 /// Reads a JSON document into a wire type; the error names the JSON path that failed, e.g.
 /// `messages[3].content[1]: missing field `text``.
 pub fn parse<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ParseError> {
+    // Path tracking costs an allocation per object key; valid documents (nearly all) skip it,
+    // and only a failure is parsed again to name the path.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

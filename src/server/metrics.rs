@@ -43,6 +43,10 @@ pub fn run_upkeep() {
     }
 }
 
+fn enabled() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
+}
+
 /// One finished request.
 pub fn record_request(
     front: &'static str,
@@ -52,6 +56,10 @@ pub fn record_request(
     latency_s: f64,
     ttfb_s: Option<f64>,
 ) {
+    // Building the labels allocates; with metrics off (the default) nothing would read them.
+    if !enabled() {
+        return;
+    }
     let labels = [
         ("front", front.to_owned()),
         ("route", route.to_owned()),
@@ -90,6 +98,9 @@ pub fn stream_closed() {
 
 /// A conversion loss, by field (`/messages/*/content/*/cache_control`).
 pub fn record_loss(path: &str) {
+    if !enabled() {
+        return;
+    }
     metrics::counter!("a2o_conversion_losses_total", "field" => field_of(path)).increment(1);
 }
 

@@ -80,12 +80,19 @@ impl Default for ServeConfig {
     }
 }
 
+/// Parsed upstream URLs: base URL, then path.
+type UrlCache =
+    std::collections::HashMap<String, std::collections::HashMap<&'static str, reqwest::Url>>;
+
 /// State shared by every request of both fronts.
 pub struct Shared {
     pub config: ServeConfig,
     pub client: reqwest::Client,
     pub pools: KeyPools,
     pub logger: Logger,
+    /// Parsed upstream URLs by base and path: parsing one (host, IDNA) costs more than
+    /// converting a small request, and the set of upstreams is fixed by the configuration.
+    urls: std::sync::RwLock<UrlCache>,
 }
 
 /// One front's view of the shared state: which dialect it answers in when a request doesn't
@@ -111,7 +118,41 @@ impl Shared {
             client,
             pools,
             logger,
+            urls: Default::default(),
         })
+    }
+
+    /// The URL of `path` on the upstream `base`, with the client's query if any.
+    pub(crate) fn upstream_url(
+        &self,
+        base: &str,
+        path: &'static str,
+        query: Option<&str>,
+    ) -> Result<reqwest::Url, error::AppError> {
+        let cached = self
+            .urls
+            .read()
+            .ok()
+            .and_then(|urls| urls.get(base).and_then(|paths| paths.get(path)).cloned());
+        let mut url = match cached {
+            Some(url) => url,
+            None => {
+                let text = proxy::upstream_url(base, path, None);
+                let url = reqwest::Url::parse(&text).map_err(|e| {
+                    error::AppError::internal(format!("invalid upstream URL `{text}`: {e}"))
+                })?;
+                if let Ok(mut urls) = self.urls.write() {
+                    urls.entry(base.to_owned())
+                        .or_default()
+                        .insert(path, url.clone());
+                }
+                url
+            }
+        };
+        if let Some(query) = query.filter(|q| !q.is_empty()) {
+            url.set_query(Some(query));
+        }
+        Ok(url)
     }
 }
 

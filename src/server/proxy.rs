@@ -536,7 +536,7 @@ async fn translate(
     let upstream_stream;
     let client_stream;
     let mut ctx;
-    let converted: Value = match call.client {
+    let converted: Vec<u8> = match call.client {
         Dialect::OpenAi => {
             let req: openai::ChatRequest =
                 crate::protocol::parse(&body).map_err(|e| parse_error(call.client, e))?;
@@ -546,7 +546,7 @@ async fn translate(
             let mut converted = convert::openai_to_anthropic::request(req, &opts, &mut losses)
                 .map_err(convert_error)?;
             converted.stream = Some(upstream_stream).filter(|s| *s);
-            serde_json::to_value(&converted)
+            serde_json::to_vec(&converted)
         }
         Dialect::Anthropic => {
             let req: anthropic::MessagesRequest =
@@ -563,7 +563,7 @@ async fn translate(
                 include_usage: Some(true),
                 extra: Map::new(),
             });
-            serde_json::to_value(&converted)
+            serde_json::to_vec(&converted)
         }
     }
     .map_err(|e| AppError::internal(format!("cannot serialise the upstream request: {e}")))?;
@@ -572,12 +572,11 @@ async fn translate(
         log.stream = client_stream;
         log.losses.extend(losses.iter().map(|l| l.path.clone()));
     }
-    let make_body = |model: Option<&str>| {
-        let mut doc = converted.clone();
-        if let (Some(model), Some(fields)) = (model, doc.as_object_mut()) {
-            fields.insert("model".to_owned(), Value::from(model));
-        }
-        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+    // Serialised once; only a deployment with its own model name pays for a rewrite.
+    let converted = Bytes::from(converted);
+    let make_body = |model: Option<&str>| match model {
+        None => converted.clone(),
+        Some(model) => Bytes::from(with_model(&converted, model)),
     };
     let Sent { reply, exhausted } = send(
         call,
@@ -602,7 +601,7 @@ async fn translate(
         ));
     }
     let bytes = read_upstream(reply).await?;
-    check_json_body(call.upstream(), &content_type, &bytes)?;
+    check_content_type(call.upstream(), &content_type, &bytes)?;
     let mut losses = Losses::new();
     let out = if client_stream {
         // Replay the whole upstream response as its stream, through the same stream machine.
@@ -678,7 +677,7 @@ fn convert_error(e: convert::ConvertError) -> AppError {
 /// not refused. Failover happens only here, before any byte has reached the client.
 async fn send(
     call: Call<'_>,
-    path: &str,
+    path: &'static str,
     make_body: &(dyn Fn(Option<&str>) -> Bytes + Sync),
     stream: bool,
     passthrough: bool,
@@ -690,11 +689,11 @@ async fn send(
     let mut failures: Vec<String> = Vec::new();
     let mut attempt = 0usize;
     for deployment in &target.deployments {
-        let url = upstream_url(
+        let url = shared.upstream_url(
             &deployment.base,
             path,
             if passthrough { call.uri.query() } else { None },
-        );
+        )?;
         let body = make_body(deployment.model.as_deref());
         let key_pool = deployment.keys.pool();
         for index in shared.pools.plan(key_pool, Instant::now()) {
@@ -715,7 +714,7 @@ async fn send(
             );
             let sent = shared
                 .client
-                .post(&url)
+                .post(url.clone())
                 .headers(headers)
                 .body(body.clone())
                 .send()
@@ -982,42 +981,67 @@ fn snippet(bytes: &[u8]) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn check_json_body(upstream: Dialect, content_type: &str, bytes: &[u8]) -> Result<(), AppError> {
-    let expected = match upstream {
+fn expected_response(upstream: Dialect) -> &'static str {
+    match upstream {
         Dialect::Anthropic => "an Anthropic Messages response",
         Dialect::OpenAi => "an OpenAI chat completion",
-    };
+    }
+}
+
+fn check_json_body(upstream: Dialect, content_type: &str, bytes: &[u8]) -> Result<(), AppError> {
+    check_content_type(upstream, content_type, bytes)?;
+    check_json_syntax(upstream, bytes)
+}
+
+fn check_content_type(upstream: Dialect, content_type: &str, bytes: &[u8]) -> Result<(), AppError> {
     if !content_type.contains("json") {
         return Err(AppError::upstream(
             502,
             format!(
-                "the upstream answered 200 with `{}` instead of {expected} (a firewall or login page?): {}",
-                if content_type.is_empty() { "no content type" } else { content_type },
+                "the upstream answered 200 with `{}` instead of {} (a firewall or login page?): {}",
+                if content_type.is_empty() {
+                    "no content type"
+                } else {
+                    content_type
+                },
+                expected_response(upstream),
                 snippet(bytes)
             ),
-        ));
-    }
-    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
-        return Err(AppError::upstream(
-            502,
-            format!("the upstream answered 200 with invalid or truncated JSON instead of {expected}: {}", snippet(bytes)),
         ));
     }
     Ok(())
 }
 
+fn check_json_syntax(upstream: Dialect, bytes: &[u8]) -> Result<(), AppError> {
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return Err(AppError::upstream(
+            502,
+            format!(
+                "the upstream answered 200 with invalid or truncated JSON instead of {}: {}",
+                expected_response(upstream),
+                snippet(bytes)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The upstream's 200 body as its dialect's type. A body that is not even JSON gets the
+/// message that says so; the syntax is checked only then, so a valid body is parsed once.
 fn parse_upstream<T: serde::de::DeserializeOwned>(
     upstream: Dialect,
     bytes: &[u8],
 ) -> Result<T, AppError> {
     crate::protocol::parse(bytes).map_err(|err| {
-        AppError::upstream(
-            502,
-            format!(
-                "the upstream's 200 response is not a valid {} response: {err}",
-                upstream.name()
-            ),
-        )
+        check_json_syntax(upstream, bytes).err().unwrap_or_else(|| {
+            AppError::upstream(
+                502,
+                format!(
+                    "the upstream's 200 response is not a valid {} response: {err}",
+                    upstream.name()
+                ),
+            )
+        })
     })
 }
 
