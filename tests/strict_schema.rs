@@ -436,7 +436,7 @@ fn openai_documents_covering_the_spec_validate() {
     let mut chunk = openai_chunk();
     chunk["choices"][0]["delta"] = json!({
         "reasoning_content": "Hmm",
-        "thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "sig"}],
+        "thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "", "signature": "sig"}],
         "tool_calls": [{"index": 1, "id": "call_1", "type": "function",
                         "function": {"name": "f", "arguments": ""}}]
     });

@@ -10,7 +10,10 @@
 //!   `thinking_blocks` (LiteLLM's precedent). Going back to Anthropic, `thinking_blocks` wins;
 //!   `reasoning_content` without blocks has no signature, so it becomes an unsigned thinking
 //!   block in responses and is dropped (reported) from request history, where Anthropic would
-//!   reject it.
+//!   reject it. In streams each `thinking_blocks` entry also has an `index` (the block's
+//!   ordinal among the message's thinking blocks, see `crate::stream::anthropic_to_openai`),
+//!   so SDK accumulators rebuild whole blocks; [`without_entry_index`] drops that `index`
+//!   wherever an entry becomes an Anthropic block again, since it is not a block field.
 //! - **Tool names.** Names outside `^[a-zA-Z0-9_-]{1,64}$` are shortened by
 //!   [`vocab::target_tool_name`]; responses and streams restore them with a [`vocab::ToolNames`]
 //!   built from the client's original request ([`ResponseContext`]).
@@ -36,6 +39,14 @@ pub use losses::{Loss, LossKind, Losses};
 pub use vocab::ToolNames;
 
 use crate::protocol::{anthropic, openai};
+
+/// A `thinking_blocks` entry without the stream `index` an accumulated stream leaves on it.
+pub fn without_entry_index(mut entry: serde_json::Value) -> serde_json::Value {
+    if let Some(fields) = entry.as_object_mut() {
+        fields.shift_remove("index");
+    }
+    entry
+}
 
 /// Prefix of a tool message's text when the Anthropic `tool_result` had `is_error: true`.
 pub const TOOL_ERROR_PREFIX: &str = "[tool error] ";

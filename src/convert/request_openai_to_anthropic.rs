@@ -421,6 +421,7 @@ fn assistant_blocks(
 
     let has_thinking_blocks = thinking_blocks.as_ref().is_some_and(|b| !b.is_empty());
     for (k, value) in thinking_blocks.into_iter().flatten().enumerate() {
+        let value = super::without_entry_index(value);
         let source = format!("{base}/thinking_blocks/{k}");
         match value.get("type").and_then(Value::as_str) {
             Some(kind @ ("thinking" | "redacted_thinking")) => {
@@ -1756,6 +1757,29 @@ mod tests {
             json!({"role": "assistant", "content": [{"type": "text", "text": "A2"}]})
         );
         assert_eq!(losses, expect(&[("/messages/3/reasoning_content", D)]));
+    }
+
+    #[test]
+    fn item_11_blocks_accumulated_from_a_stream_lose_their_index() {
+        // An SDK that accumulated a2o's stream keeps each entry's `index`; it is not a field
+        // of an Anthropic block, and Anthropic rejects unknown block fields.
+        let (out, losses) = convert(with_messages(json!([
+            {"role": "user", "content": "Q1"},
+            {"role": "assistant", "content": "A1", "reasoning_content": "Hmm.", "thinking_blocks": [
+                {"index": 0, "type": "thinking", "thinking": "Hmm.", "signature": "c2ln"},
+                {"index": 1, "type": "redacted_thinking", "data": "ZW5j"}
+            ]},
+            {"role": "user", "content": "Q2"}
+        ])));
+        assert_eq!(
+            out["messages"][1],
+            json!({"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Hmm.", "signature": "c2ln"},
+                {"type": "redacted_thinking", "data": "ZW5j"},
+                {"type": "text", "text": "A1"}
+            ]})
+        );
+        assert!(losses.is_empty(), "{losses:?}");
     }
 
     #[test]

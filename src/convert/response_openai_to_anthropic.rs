@@ -184,7 +184,11 @@ pub fn tool_input(arguments: &str, losses: &mut Losses, path: &str) -> Value {
 /// One `thinking_blocks` entry as an Anthropic block. Only thinking and redacted_thinking
 /// blocks are accepted; anything else is reported and skipped.
 pub fn thinking_block(value: &Value, losses: &mut Losses, path: &str) -> Option<ContentBlock> {
-    match ContentBlock::deserialize(value) {
+    let block = match value.get("index") {
+        Some(_) => ContentBlock::deserialize(super::without_entry_index(value.clone())),
+        None => ContentBlock::deserialize(value),
+    };
+    match block {
         Ok(block @ (ContentBlock::Thinking(_) | ContentBlock::RedactedThinking(_))) => Some(block),
         Ok(other) => {
             losses.dropped(

@@ -8,8 +8,8 @@
 //! `{index: 0, delta, finish_reason, logprobs: null}`. A stream is:
 //!
 //! 1. the role chunk `{"role":"assistant","content":""}` (from `message_start`);
-//! 2. content chunks: `content` for text, `reasoning_content` for thinking, `tool_calls` for
-//!    client tools, `thinking_blocks` for signatures and redacted thinking;
+//! 2. content chunks: `content` for text, `reasoning_content` plus `thinking_blocks` for
+//!    thinking, signatures and redacted thinking, `tool_calls` for client tools;
 //! 3. one finish chunk (`delta: {}` and a `finish_reason`, from `message_delta`);
 //! 4. with `stream_options.include_usage` only, a usage chunk (`choices: []`);
 //! 5. `[DONE]`, exactly once, whatever happened before.
@@ -19,14 +19,18 @@
 //! raise on it).
 //!
 //! # Thinking in a stream
-//! Thinking text goes to `delta.reasoning_content`. `reasoning_content` is one flat string
-//! over the whole message, so the block boundaries and signatures travel in
-//! `delta.thinking_blocks` (the convention of `crate::convert`):
-//! - `{"type":"thinking","thinking":"","signature":S}` is **the signature that ends the current
-//!   thinking block**: the thinking block is all the `reasoning_content` received since the
-//!   previous such entry (or since the start), and `S` is its signature. An entry with no
-//!   reasoning before it is a signature-only block, kept because Anthropic needs it for replay.
-//! - `{"type":"redacted_thinking","data":…}` is a whole redacted block, carried verbatim.
+//! Thinking text goes to `delta.reasoning_content`, which DeepSeek-style clients read. That is
+//! one flat string over the whole message, so each piece of a thinking block also travels as a
+//! `delta.thinking_blocks` entry with an `index`: the block's ordinal among the message's
+//! thinking and redacted_thinking blocks (0, 1, 2, … with no gaps), the same rule as
+//! `tool_calls[].index`. The OpenAI SDKs' stream accumulators merge list entries by `index`
+//! (concatenating strings, replacing `type`), so a client that accumulates the stream ends up
+//! with each block whole, text and signature together, ready to replay:
+//! - `{"index":k,"type":"thinking","thinking":T}` with every thinking text delta, alongside
+//!   `reasoning_content: T`;
+//! - `{"index":k,"type":"thinking","thinking":"","signature":S}` once the block is signed (an
+//!   entry with no text before it is a signature-only block, kept for replay);
+//! - `{"index":k,"type":"redacted_thinking","data":…}`, a whole redacted block, verbatim.
 //!
 //! # Tool calls
 //! `tool_calls[].index` counts client `tool_use` blocks only (0, 1, 2, …), so text, thinking
@@ -85,6 +89,8 @@ pub struct AnthropicToOpenAi {
     /// The OpenAI `tool_calls[].index` the next client `tool_use` block gets; also the number
     /// of client tool calls so far.
     next_tool_index: u64,
+    /// The `thinking_blocks[].index` the next block with thinking entries gets.
+    next_thinking_entry: u64,
     /// Usage merged from `message_start` and `message_delta`: the largest known value of each
     /// count (later counts are cumulative) and the latest value of each unknown field.
     usage: anthropic::Usage,
@@ -115,6 +121,9 @@ struct Block {
     stopped: bool,
     /// Once-per-block losses already recorded (`"citations"`, `"unknown_delta:<type>"`, …).
     reported: HashSet<String>,
+    /// The `thinking_blocks[].index` of this block's entries, given when its first entry is
+    /// sent, so blocks that send none leave no gap.
+    thinking_entry: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -146,6 +155,7 @@ impl Block {
             kind,
             stopped: false,
             reported: HashSet::new(),
+            thinking_entry: None,
         }
     }
 
@@ -179,6 +189,7 @@ impl AnthropicToOpenAi {
             started: false,
             blocks: HashMap::new(),
             next_tool_index: 0,
+            next_thinking_entry: 0,
             usage: anthropic::Usage::default(),
             usage_sources: HashMap::new(),
             last_usage_path: None,
@@ -402,6 +413,7 @@ impl AnthropicToOpenAi {
             return;
         }
         let block_path = format!("{path}/content_block");
+        let mut thinking_entry = None;
         let kind = match content_block {
             anthropic::ContentBlock::Text(anthropic::TextBlock {
                 text,
@@ -435,13 +447,8 @@ impl AnthropicToOpenAi {
             }) => {
                 report_extra(losses, &block_path, &extra);
                 if !thinking.is_empty() {
-                    out.push(self.chunk(
-                        openai::Delta {
-                            reasoning_content: Some(thinking),
-                            ..Default::default()
-                        },
-                        None,
-                    ));
+                    let entry = next_entry(&mut thinking_entry, &mut self.next_thinking_entry);
+                    out.push(self.chunk(thinking_delta(entry, thinking), None));
                 }
                 let pending_signature = (!signature.is_empty()).then_some(signature);
                 BlockKind::Thinking {
@@ -454,7 +461,9 @@ impl AnthropicToOpenAi {
                 extra,
             }) => {
                 // The block is carried whole, so its unknown fields travel with it: nothing lost.
+                let entry = next_entry(&mut thinking_entry, &mut self.next_thinking_entry);
                 let mut block = Extra::new();
+                block.insert("index".to_owned(), Value::from(entry));
                 block.insert("type".to_owned(), Value::from("redacted_thinking"));
                 block.insert("data".to_owned(), Value::from(data));
                 block.extend(reportable(&extra));
@@ -512,7 +521,9 @@ impl AnthropicToOpenAi {
                 BlockKind::Dropped
             }
         };
-        self.blocks.insert(index, Block::new(kind));
+        let mut block = Block::new(kind);
+        block.thinking_entry = thinking_entry;
+        self.blocks.insert(index, block);
     }
 
     fn on_block_delta(
@@ -574,9 +585,9 @@ impl AnthropicToOpenAi {
             anthropic::BlockDelta::ThinkingDelta(anthropic::ThinkingDelta {
                 thinking,
                 extra: _,
-            }) => (!thinking.is_empty()).then(|| openai::Delta {
-                reasoning_content: Some(thinking),
-                ..Default::default()
+            }) => (!thinking.is_empty()).then(|| {
+                let entry = next_entry(&mut block.thinking_entry, &mut self.next_thinking_entry);
+                thinking_delta(entry, thinking)
             }),
             anthropic::BlockDelta::SignatureDelta(anthropic::SignatureDelta {
                 signature,
@@ -590,7 +601,11 @@ impl AnthropicToOpenAi {
                     *pending_signature = None;
                     *signed = true;
                 }
-                (!signature.is_empty()).then(|| signature_delta(signature))
+                (!signature.is_empty()).then(|| {
+                    let entry =
+                        next_entry(&mut block.thinking_entry, &mut self.next_thinking_entry);
+                    signature_delta(entry, signature)
+                })
             }
             anthropic::BlockDelta::InputJsonDelta(anthropic::InputJsonDelta {
                 partial_json,
@@ -685,7 +700,10 @@ impl AnthropicToOpenAi {
             BlockKind::Thinking {
                 pending_signature,
                 signed: false,
-            } => pending_signature.take().map(signature_delta),
+            } => pending_signature.take().map(|signature| {
+                let entry = next_entry(&mut block.thinking_entry, &mut self.next_thinking_entry);
+                signature_delta(entry, signature)
+            }),
             _ => None,
         };
         if let Some(delta) = delta {
@@ -1031,8 +1049,30 @@ fn report_extra(losses: &mut Losses, base: &str, extra: &Extra) {
     losses.dropped_extra(base, &reportable(extra), "OpenAI");
 }
 
-fn signature_delta(signature: String) -> openai::Delta {
+/// The `thinking_blocks[].index` of a block: its own once given, else the next free one.
+fn next_entry(slot: &mut Option<u64>, next: &mut u64) -> u64 {
+    *slot.get_or_insert_with(|| {
+        *next += 1;
+        *next - 1
+    })
+}
+
+/// A piece of thinking text, for flat-reasoning clients and for index-accumulating ones.
+fn thinking_delta(entry_index: u64, text: String) -> openai::Delta {
     let mut entry = Extra::new();
+    entry.insert("index".to_owned(), Value::from(entry_index));
+    entry.insert("type".to_owned(), Value::from("thinking"));
+    entry.insert("thinking".to_owned(), Value::from(text.as_str()));
+    openai::Delta {
+        reasoning_content: Some(text),
+        thinking_blocks: Some(vec![Value::Object(entry)]),
+        ..Default::default()
+    }
+}
+
+fn signature_delta(entry_index: u64, signature: String) -> openai::Delta {
+    let mut entry = Extra::new();
+    entry.insert("index".to_owned(), Value::from(entry_index));
     entry.insert("type".to_owned(), Value::from("thinking"));
     entry.insert("thinking".to_owned(), Value::from(""));
     entry.insert("signature".to_owned(), Value::from(signature));
@@ -1204,6 +1244,30 @@ mod tests {
         usage: Option<Value>,
     }
 
+    /// The OpenAI SDKs' list-delta rule: entries merge by `index` (no gaps), strings
+    /// concatenate, `index` and `type` are replaced.
+    fn merge_thinking_entry(blocks: &mut Vec<Value>, entry: &Value) {
+        let index = entry["index"].as_u64().expect("thinking_blocks entry without index") as usize;
+        assert!(index <= blocks.len(), "gap before thinking_blocks index {index}");
+        if index == blocks.len() {
+            blocks.push(entry.clone());
+            return;
+        }
+        let block = blocks[index].as_object_mut().expect("block");
+        for (key, value) in entry.as_object().expect("entry") {
+            match (block.get_mut(key), value) {
+                (Some(Value::String(known)), Value::String(more))
+                    if key != "type" && key != "index" =>
+                {
+                    known.push_str(more)
+                }
+                _ => {
+                    block.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+
     fn accumulate(items: &[Value]) -> Accumulated {
         let mut acc = Accumulated::default();
         for chunk in chunks(items) {
@@ -1240,8 +1304,8 @@ mod tests {
             if let Some(text) = delta["reasoning_content"].as_str() {
                 acc.reasoning.push_str(text);
             }
-            if let Some(blocks) = delta["thinking_blocks"].as_array() {
-                acc.thinking_blocks.extend(blocks.iter().cloned());
+            for entry in delta["thinking_blocks"].as_array().into_iter().flatten() {
+                merge_thinking_entry(&mut acc.thinking_blocks, entry);
             }
             for call in delta["tool_calls"].as_array().into_iter().flatten() {
                 let index = call["index"].as_u64().expect("tool index");
@@ -1325,7 +1389,9 @@ mod tests {
         assert_eq!(acc.content, "Answer.");
         assert_eq!(
             acc.thinking_blocks,
-            vec![json!({"type":"thinking","thinking":"","signature":"SIG=="})]
+            vec![
+                json!({"index":0,"type":"thinking","thinking":"Let me think about it.","signature":"SIG=="})
+            ]
         );
         assert_eq!(acc.finish_reasons, vec!["stop"]);
         // Empty thinking deltas send nothing; the signature entry comes after all the reasoning.
@@ -1344,8 +1410,8 @@ mod tests {
             kinds,
             vec![
                 "role,content",
-                "reasoning_content",
-                "reasoning_content",
+                "reasoning_content,thinking_blocks",
+                "reasoning_content,thinking_blocks",
                 "thinking_blocks",
                 "content",
                 ""
@@ -1378,8 +1444,8 @@ mod tests {
         assert_eq!(
             acc.thinking_blocks,
             vec![
-                json!({"type":"thinking","thinking":"","signature":"S1"}),
-                json!({"type":"thinking","thinking":"","signature":"S2"})
+                json!({"index":0,"type":"thinking","thinking":"whole","signature":"S1"}),
+                json!({"index":1,"type":"thinking","thinking":"","signature":"S2"})
             ]
         );
     }
@@ -1401,7 +1467,7 @@ mod tests {
         );
         assert_eq!(
             deltas(&items)[1],
-            &json!({"thinking_blocks":[{"type":"redacted_thinking","data":"EqkECkYIBxgC"}]})
+            &json!({"thinking_blocks":[{"index":0,"type":"redacted_thinking","data":"EqkECkYIBxgC"}]})
         );
         assert_eq!(accumulate(&items).content, "Hi");
         assert!(losses.is_empty(), "{losses:?}");
@@ -2037,7 +2103,8 @@ mod tests {
         );
         assert_eq!(
             acc.thinking_blocks,
-            vec![json!({"type":"thinking","thinking":"",
+            vec![json!({"index":0,"type":"thinking",
+                "thinking":"The user wants me to:\n1. Use the fixed_version tool\n2. Tell them the version",
                 "signature":"EoQDCm0IDhgCKkCDzGs2kL2P+nM2wG2P1VIXCRHVnhDDzBQxNF1fl4Q=="})]
         );
         assert_eq!(

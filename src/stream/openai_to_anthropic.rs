@@ -9,12 +9,14 @@
 //! 2. Content blocks, strictly one after the other (`content_block_start` k, deltas,
 //!    `content_block_stop` k, then k + 1), each delta matching its block's type:
 //!    `reasoning_content` → `thinking` blocks, `content` and `refusal` → `text` blocks,
-//!    `tool_calls` → one `tool_use` block per call, `thinking_blocks` → signatures and
-//!    `redacted_thinking` blocks (the `crate::convert` convention: an entry
-//!    `{"type":"thinking","thinking":T,"signature":S}` adds `T` to the current thinking block
-//!    and, when `S` is not empty, signs and ends it; LiteLLM's unsigned entries that repeat
-//!    the chunk's `reasoning_content` add nothing). Within one chunk, reasoning comes before
-//!    text and text before tool calls.
+//!    `tool_calls` → one `tool_use` block per call, `thinking_blocks` → thinking text,
+//!    signatures and `redacted_thinking` blocks (the `crate::convert` convention: an entry
+//!    `{"index":k,"type":"thinking","thinking":T,"signature":S}` adds `T` to the current
+//!    thinking block and, when `S` is not empty, signs and ends it; an entry whose `index`
+//!    differs from the open thinking block's starts a new block). When a chunk's entries carry
+//!    thinking text, they are its text and the chunk's `reasoning_content` is the same text
+//!    for flat-reasoning clients (a2o and LiteLLM both send it twice), so it adds nothing.
+//!    Within one chunk, reasoning comes before text and text before tool calls.
 //! 3. On `[DONE]`: `message_delta` with the stop reason and the complete usage (from the
 //!    chunk that carried `usage`), then `message_stop`.
 //!
@@ -48,6 +50,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::convert::losses::escape_pointer;
+use crate::convert::response_anthropic_to_openai::reasoning_text;
 use crate::convert::response_openai_to_anthropic::{
     synthesized_tool_id, thinking_block, tool_input, usage as convert_usage,
 };
@@ -125,6 +128,8 @@ enum OpenKind {
     Thinking {
         /// A `signature_delta` was sent.
         signed: bool,
+        /// The `thinking_blocks[].index` of the entries that fed the block, when they had one.
+        entry_index: Option<u64>,
         /// Where the block's content came from, for the unsigned-thinking loss.
         source: String,
     },
@@ -452,17 +457,28 @@ impl OpenAiToAnthropic {
 
         let entries = thinking_blocks.unwrap_or_default();
         let reasoning = reasoning_content.filter(|text| !text.is_empty());
-        // LiteLLM repeats each reasoning delta as an unsigned entry of the same chunk; the
-        // text is then sent once, from `reasoning_content`.
-        let mirrored = reasoning
-            .as_deref()
-            .is_some_and(|reasoning| reasoning == entries_text(&entries));
+        let carried: Vec<&str> = entries
+            .iter()
+            .filter(|entry| entry.get("type").and_then(Value::as_str) == Some("thinking"))
+            .filter_map(|entry| entry.get("thinking").and_then(Value::as_str))
+            .filter(|text| !text.is_empty())
+            .collect();
         if let Some(reasoning) = reasoning {
-            self.thinking_text(reasoning, &format!("{path}/reasoning_content"), losses, out);
+            let source = format!("{path}/reasoning_content");
+            if carried.is_empty() {
+                self.thinking_text(reasoning, &source, None, losses, out);
+            } else if reasoning != carried.concat()
+                && reasoning_text(carried.iter().copied()).as_deref() != Some(reasoning.as_str())
+            {
+                losses.dropped(
+                    source,
+                    "reasoning_content differs from the thinking_blocks' text; the blocks were kept",
+                );
+            }
         }
         for (position, entry) in entries.iter().enumerate() {
             let entry_path = format!("{path}/thinking_blocks/{position}");
-            self.on_thinking_entry(entry, mirrored, &entry_path, losses, out);
+            self.on_thinking_entry(entry, &entry_path, losses, out);
         }
         if let Some(text) = content.filter(|text| !text.is_empty()) {
             self.text(text, losses, out);
@@ -514,10 +530,11 @@ impl OpenAiToAnthropic {
         &mut self,
         text: String,
         source: &str,
+        entry_index: Option<u64>,
         losses: &mut Losses,
         out: &mut Vec<StreamEvent>,
     ) {
-        let index = self.thinking_block_index(source, losses, out);
+        let index = self.thinking_block_index(source, entry_index, losses, out);
         push_delta(
             index,
             BlockDelta::ThinkingDelta(anthropic::ThinkingDelta {
@@ -528,19 +545,31 @@ impl OpenAiToAnthropic {
         );
     }
 
-    /// The open thinking block's index, opening one if another kind (or none) is open.
+    /// The open thinking block's index, opening one if another kind (or none) is open, or if
+    /// the open one was fed by entries of another `thinking_blocks[].index` than `entry_index`.
     fn thinking_block_index(
         &mut self,
         source: &str,
+        entry_index: Option<u64>,
         losses: &mut Losses,
         out: &mut Vec<StreamEvent>,
     ) -> u64 {
         if let Some(OpenBlock {
             index,
-            kind: OpenKind::Thinking { .. },
-        }) = &self.open
+            kind: OpenKind::Thinking {
+                entry_index: open_entry,
+                ..
+            },
+        }) = &mut self.open
         {
-            return *index;
+            match (*open_entry, entry_index) {
+                (Some(open), Some(new)) if open != new => {}
+                (None, Some(new)) => {
+                    *open_entry = Some(new);
+                    return *index;
+                }
+                _ => return *index,
+            }
         }
         self.make_room(losses, out);
         self.start_block(
@@ -551,6 +580,7 @@ impl OpenAiToAnthropic {
             }),
             OpenKind::Thinking {
                 signed: false,
+                entry_index,
                 source: source.to_owned(),
             },
             out,
@@ -558,12 +588,10 @@ impl OpenAiToAnthropic {
     }
 
     /// One `thinking_blocks` entry: thinking text, a signature that ends the current thinking
-    /// block (with any text it carries), or a whole redacted block. `text_already_sent` says
-    /// the entry's text came as `reasoning_content` too.
+    /// block (with any text it carries), or a whole redacted block.
     fn on_thinking_entry(
         &mut self,
         entry: &Value,
-        text_already_sent: bool,
         path: &str,
         losses: &mut Losses,
         out: &mut Vec<StreamEvent>,
@@ -586,14 +614,15 @@ impl OpenAiToAnthropic {
                 extra,
             })) => {
                 losses.dropped_extra(path, &extra, "Anthropic stream");
-                if !thinking.is_empty() && !text_already_sent {
-                    self.thinking_text(thinking, path, losses, out);
+                let entry_index = entry.get("index").and_then(Value::as_u64);
+                if !thinking.is_empty() {
+                    self.thinking_text(thinking, path, entry_index, losses, out);
                 }
                 // Only a signature ends the block: unsigned entries are text carriers.
                 if signature.is_empty() {
                     return;
                 }
-                let index = self.thinking_block_index(path, losses, out);
+                let index = self.thinking_block_index(path, entry_index, losses, out);
                 push_delta(
                     index,
                     BlockDelta::SignatureDelta(anthropic::SignatureDelta {
@@ -891,7 +920,7 @@ impl OpenAiToAnthropic {
         };
         match kind {
             OpenKind::Text => {}
-            OpenKind::Thinking { signed, source } => {
+            OpenKind::Thinking { signed, source, .. } => {
                 if !signed {
                     losses.approximated(source, UNSIGNED_THINKING);
                 }
@@ -1038,15 +1067,6 @@ impl OpenAiToAnthropic {
             );
         }
     }
-}
-
-/// The thinking text of a delta's `thinking_blocks` entries, concatenated.
-fn entries_text(entries: &[Value]) -> String {
-    entries
-        .iter()
-        .filter(|entry| entry.get("type").and_then(Value::as_str) == Some("thinking"))
-        .filter_map(|entry| entry.get("thinking").and_then(Value::as_str))
-        .collect()
 }
 
 /// Whether a delta with `id` under the index of `call` begins another call: some upstreams
@@ -1708,6 +1728,81 @@ mod tests {
             ]
         );
         assert!(run.losses.is_empty(), "{:?}", run.losses);
+    }
+
+    #[test]
+    fn indexed_entries_rebuild_blocks_and_are_not_doubled() {
+        // What a2o's own Anthropic → OpenAI machine sends: text mirrored in reasoning_content,
+        // entries merged by `index`, and a second unsigned block told apart only by its index.
+        let run = run(vec![
+            delta(
+                json!({"reasoning_content": "One", "thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "One"}]}),
+            ),
+            delta(
+                json!({"thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "", "signature": "S0"}]}),
+            ),
+            delta(
+                json!({"thinking_blocks": [{"index": 1, "type": "redacted_thinking", "data": "R1"}]}),
+            ),
+            delta(
+                json!({"reasoning_content": "Two", "thinking_blocks": [{"index": 2, "type": "thinking", "thinking": "Two"}]}),
+            ),
+            delta(
+                json!({"reasoning_content": "Three", "thinking_blocks": [{"index": 3, "type": "thinking", "thinking": "Three"}]}),
+            ),
+            delta(
+                json!({"thinking_blocks": [{"index": 3, "type": "thinking", "thinking": "", "signature": "S3"}]}),
+            ),
+            delta(json!({"content": "x"})),
+            finish("stop"),
+            OpenAiStreamItem::Done,
+        ]);
+        assert_eq!(
+            content(&run.events),
+            vec![
+                json!({"type": "thinking", "thinking": "One", "signature": "S0"}),
+                json!({"type": "redacted_thinking", "data": "R1"}),
+                json!({"type": "thinking", "thinking": "Two", "signature": ""}),
+                json!({"type": "thinking", "thinking": "Three", "signature": "S3"}),
+                json!({"type": "text", "text": "x"}),
+            ]
+        );
+        // Only the unsigned block is a loss; `index` itself is convention, not content.
+        assert!(
+            run.losses.iter().all(|loss| !loss.path.contains("index")),
+            "{:?}",
+            run.losses
+        );
+    }
+
+    #[test]
+    fn whole_blocks_win_over_differing_reasoning_content() {
+        // FORCE_NON_STREAM synthesis sends whole blocks with the joined reasoning: no doubling,
+        // and no loss, because the joined text is the blocks' text.
+        let run = run(vec![
+            delta(json!({"reasoning_content": "A\n\nB", "thinking_blocks": [
+                {"index": 0, "type": "thinking", "thinking": "A", "signature": "SA"},
+                {"index": 1, "type": "thinking", "thinking": "B", "signature": "SB"}]})),
+            delta(json!({"reasoning_content": "other", "thinking_blocks": [
+                {"index": 2, "type": "thinking", "thinking": "C", "signature": "SC"}]})),
+            finish("stop"),
+            OpenAiStreamItem::Done,
+        ]);
+        assert_eq!(
+            content(&run.events),
+            vec![
+                json!({"type": "thinking", "thinking": "A", "signature": "SA"}),
+                json!({"type": "thinking", "thinking": "B", "signature": "SB"}),
+                json!({"type": "thinking", "thinking": "C", "signature": "SC"}),
+            ]
+        );
+        let paths: Vec<&str> = run
+            .losses
+            .iter()
+            .map(|loss| loss.path.as_str())
+            .filter(|path| path.contains("thinking") || path.contains("reasoning"))
+            .collect();
+        assert_eq!(paths, ["/events/1/choices/0/delta/reasoning_content"]);
     }
 
     #[test]

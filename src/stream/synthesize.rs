@@ -200,6 +200,14 @@ pub fn openai_items(response: openai::ChatResponse) -> Vec<OpenAiStreamItem> {
             None,
         ));
         if reasoning_content.is_some() || thinking_blocks.is_some() {
+            // Each whole block is one entry, indexed like a live stream's entries.
+            let thinking_blocks = thinking_blocks.map(|entries| {
+                entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(position, entry)| with_entry_index(entry, position as u64))
+                    .collect()
+            });
             let delta = openai::Delta {
                 reasoning_content,
                 thinking_blocks,
@@ -246,4 +254,18 @@ pub fn openai_items(response: openai::ChatResponse) -> Vec<OpenAiStreamItem> {
     }
     items.push(OpenAiStreamItem::Done);
     items
+}
+
+/// A whole `thinking_blocks` entry with its stream `index` first, as the stream machines
+/// write them.
+fn with_entry_index(entry: Value, index: u64) -> Value {
+    match entry {
+        Value::Object(fields) => {
+            let mut indexed = Map::with_capacity(fields.len() + 1);
+            indexed.insert("index".to_owned(), Value::from(index));
+            indexed.extend(fields.into_iter().filter(|(key, _)| key != "index"));
+            Value::Object(indexed)
+        }
+        other => other,
+    }
 }

@@ -25,16 +25,6 @@ STREAMS = REPO / "testdata" / "stream"
 TO_OPENAI = sorted(p for p in (STREAMS / "anthropic-to-openai").glob("*.out.sse") if not p.name.startswith("hand-"))
 TO_ANTHROPIC = sorted(p for p in (STREAMS / "openai-to-anthropic").glob("*.out.sse") if not p.name.startswith("hand-"))
 
-# Cases the SDK rejects because of a known a2o bug; strict, so a fix makes them fail until
-# they are removed from here.
-KNOWN_BUGS = {
-    "stream-redacted-thinking": (
-        "a2o bug: streamed thinking_blocks deltas carry no `index`, so the OpenAI SDK's "
-        "accumulator raises on the second block"
-    ),
-}
-
-
 def case_id(path: Path) -> str:
     return path.name.removesuffix(".out.sse")
 
@@ -62,9 +52,7 @@ def test_there_are_golden_streams_for_both_directions():
 
 
 @pytest.mark.parametrize("output", TO_OPENAI, ids=case_id)
-def test_openai_sdk_accepts_converted_stream(transcripts, output, request):
-    if case_id(output) in KNOWN_BUGS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[case_id(output)]))
+def test_openai_sdk_accepts_converted_stream(transcripts, output):
     expected = expect_from_anthropic(source_of(output).read_bytes())
     client = openai.OpenAI(
         base_url=transcripts.base_url(output.relative_to(STREAMS).as_posix()) + "/v1",
@@ -88,9 +76,11 @@ def test_openai_sdk_accepts_converted_stream(transcripts, output, request):
     assert (message.content or "") == expected.text
     extra = message.model_extra or {}
     assert (extra.get("reasoning_content") or "") == expected.reasoning
+    # The accumulator merges `thinking_blocks` entries by index, so each block arrives whole:
+    # its text, its signature or data, in order, ready to replay.
     sent_blocks = extra.get("thinking_blocks") or []
-    assert [(b["type"], b.get("signature") or b.get("data")) for b in sent_blocks] == [
-        (b["type"], b.get("signature") or b.get("data")) for b in expected.thinking
+    assert [(b["type"], b.get("thinking", ""), b.get("signature") or b.get("data")) for b in sent_blocks] == [
+        (b["type"], b.get("thinking", ""), b.get("signature") or b.get("data")) for b in expected.thinking
     ]
     calls = message.tool_calls or []
     assert [(c.id, c.function.name, json.loads(c.function.arguments or "{}")) for c in calls] == [
@@ -111,9 +101,7 @@ def test_openai_sdk_accepts_converted_stream(transcripts, output, request):
 
 
 @pytest.mark.parametrize("output", TO_ANTHROPIC, ids=case_id)
-def test_anthropic_sdk_accepts_converted_stream(transcripts, output, request):
-    if case_id(output) in KNOWN_BUGS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[case_id(output)]))
+def test_anthropic_sdk_accepts_converted_stream(transcripts, output):
     expected = expect_from_openai(source_of(output).read_bytes())
     client = anthropic.Anthropic(
         base_url=transcripts.base_url(output.relative_to(STREAMS).as_posix()),

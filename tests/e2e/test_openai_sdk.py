@@ -478,15 +478,7 @@ def test_stream_failover_before_the_first_byte(make_openai, mock, upstream, fres
 
 # --- more of what real OpenAI clients do -----------------------------------------------------
 
-THINKING_BLOCKS_BUG = (
-    "a2o bug: streamed thinking_blocks deltas carry no `index`, so the SDK's accumulator "
-    "cannot merge a second one (RuntimeError) and keeps the first one's empty `thinking`"
-)
-
-
-def test_stream_helper_reasoning_is_replayed_with_its_signature(oai, mock, upstream, request):
-    if upstream == "anthropic":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=THINKING_BLOCKS_BUG))
+def test_stream_helper_reasoning_is_replayed_with_its_signature(oai, mock, upstream):
     with oai.chat.completions.stream(model=MODEL, messages=[ask("Think.", "thinking")]) as stream:
         message = stream.get_final_completion().choices[0].message
     assert message.content == ANSWER
@@ -502,17 +494,23 @@ def test_stream_helper_reasoning_is_replayed_with_its_signature(oai, mock, upstr
         assert replayed["reasoning_content"] == THINKING
 
 
-def test_stream_helper_accepts_thinking_and_redacted_thinking(oai, mock, upstream, request):
-    if upstream == "anthropic":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=THINKING_BLOCKS_BUG))
+def test_stream_helper_accepts_thinking_and_redacted_thinking(oai, mock, upstream):
     with oai.chat.completions.stream(model=MODEL, messages=[ask("Think.", "thinking_redacted")]) as stream:
         message = stream.get_final_completion().choices[0].message
     assert message.content == ANSWER
     extra = message.model_extra or {}
     assert extra.get("reasoning_content") == THINKING
     if upstream == "anthropic":
-        blocks = [(block["type"], block.get("signature") or block.get("data")) for block in extra["thinking_blocks"]]
-        assert blocks == [("thinking", SIGNATURE), ("redacted_thinking", REDACTED_DATA)]
+        blocks = [(block["type"], block.get("thinking"), block.get("signature") or block.get("data"))
+                  for block in extra["thinking_blocks"]]
+        assert blocks == [("thinking", THINKING, SIGNATURE), ("redacted_thinking", None, REDACTED_DATA)]
+        # Replayed, both blocks reach Anthropic as valid blocks, without the stream's `index`.
+        oai.chat.completions.create(model=MODEL, messages=[ask("Think."), message, ask("And now?")])
+        replayed = mock.last_body()["messages"][1]["content"]
+        assert replayed[:2] == [
+            {"type": "thinking", "thinking": THINKING, "signature": SIGNATURE},
+            {"type": "redacted_thinking", "data": REDACTED_DATA},
+        ]
 
 
 @pytest.mark.parametrize(

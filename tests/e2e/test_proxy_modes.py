@@ -16,10 +16,6 @@ from common import ANSWER, MODEL, REDACTED_DATA, SIGNATURE, THINKING, TOOL_ARGS,
 from harness import Proxy
 
 STALL_TIMEOUT = 1
-THINKING_BLOCKS_BUG = (
-    "a2o bug: streamed thinking_blocks deltas carry no `index`, so the SDK's accumulator "
-    "cannot merge a second one (RuntimeError)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +75,16 @@ def test_forced_openai_raw_chunks_with_cached_usage(mode_proxies, mock, upstream
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.prompt_tokens_details.cached_tokens) == (160, 100)
 
 
-def test_forced_openai_stream_with_thinking(mode_proxies, mock, upstream, request):
-    if upstream == "anthropic":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=THINKING_BLOCKS_BUG))
+def test_forced_openai_stream_with_thinking(mode_proxies, mock, upstream):
     client = openai_client(mode_proxies["force", upstream])
     with client.chat.completions.stream(model=MODEL, messages=[ask("Think.", "thinking_redacted")]) as stream:
         message = stream.get_final_completion().choices[0].message
     assert message.content == ANSWER
     assert (message.model_extra or {}).get("reasoning_content") == THINKING
+    if upstream == "anthropic":
+        blocks = [(block["type"], block.get("signature") or block.get("data"))
+                  for block in message.model_extra["thinking_blocks"]]
+        assert blocks == [("thinking", SIGNATURE), ("redacted_thinking", REDACTED_DATA)]
 
 
 def test_forced_anthropic_stream_helper(mode_proxies, mock, upstream):

@@ -1099,6 +1099,29 @@ mod openai {
         "redacted_thinking" => RedactedThinking(anthropic::RedactedThinkingBlock),
     });
 
+    // a2o extension: one piece of a thinking block in a stream delta. `index` names the block
+    // (its ordinal among the message's thinking blocks); text and signature arrive separately.
+    tagged_union!(ThinkingBlocksDeltaEntry by "type" {
+        "thinking" => Thinking(ThinkingPiece),
+        "redacted_thinking" => RedactedThinking(IndexedRedactedThinking),
+    });
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ThinkingPiece {
+        index: u64,
+        thinking: String,
+        #[serde(default, deserialize_with = "non_null")]
+        signature: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct IndexedRedactedThinking {
+        index: u64,
+        data: String,
+    }
+
     // --- Response -----------------------------------------------------------------------------
 
     /// `CreateChatCompletionResponse`.
@@ -1326,9 +1349,9 @@ mod openai {
         /// a2o extension, as on request assistant messages.
         #[serde(default, deserialize_with = "non_null")]
         reasoning_content: Option<String>,
-        /// a2o extension: each entry a whole block, or the signature ending the current block.
+        /// a2o extension: pieces of thinking blocks, merged by `index` like `tool_calls`.
         #[serde(default, deserialize_with = "non_null")]
-        thinking_blocks: Option<Vec<ThinkingBlocksEntry>>,
+        thinking_blocks: Option<Vec<ThinkingBlocksDeltaEntry>>,
     }
 
     #[derive(Deserialize)]
