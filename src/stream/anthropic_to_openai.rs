@@ -1247,8 +1247,13 @@ mod tests {
     /// The OpenAI SDKs' list-delta rule: entries merge by `index` (no gaps), strings
     /// concatenate, `index` and `type` are replaced.
     fn merge_thinking_entry(blocks: &mut Vec<Value>, entry: &Value) {
-        let index = entry["index"].as_u64().expect("thinking_blocks entry without index") as usize;
-        assert!(index <= blocks.len(), "gap before thinking_blocks index {index}");
+        let index = entry["index"]
+            .as_u64()
+            .expect("thinking_blocks entry without index") as usize;
+        assert!(
+            index <= blocks.len(),
+            "gap before thinking_blocks index {index}"
+        );
         if index == blocks.len() {
             blocks.push(entry.clone());
             return;

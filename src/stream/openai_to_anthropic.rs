@@ -556,10 +556,11 @@ impl OpenAiToAnthropic {
     ) -> u64 {
         if let Some(OpenBlock {
             index,
-            kind: OpenKind::Thinking {
-                entry_index: open_entry,
-                ..
-            },
+            kind:
+                OpenKind::Thinking {
+                    entry_index: open_entry,
+                    ..
+                },
         }) = &mut self.open
         {
             match (*open_entry, entry_index) {

@@ -4,6 +4,7 @@ what a converted stream must add up to."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,11 +13,14 @@ from typing import Any
 
 
 def parse_sse(data: bytes) -> list[tuple[str | None, str]]:
-    """(event name, data) for every event, per the SSE rules the SDKs follow."""
+    """(event name, data) for every event, per the SSE rules the SDKs follow. An event that the
+    input cuts off before its blank line is never dispatched (WHATWG: "If the file ends in the
+    middle of an event, before the final empty line, the incomplete event is not dispatched")."""
     events = []
     name: str | None = None
     lines: list[str] = []
-    for line in data.decode("utf-8").replace("\r\n", "\n").split("\n") + [""]:
+    # The last piece is what follows the final newline: a line that never ended.
+    for line in data.decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n")[:-1]:
         if line == "":
             if lines:
                 events.append((name, "\n".join(lines)))
@@ -44,6 +48,10 @@ class Expected:
     usage: dict[str, int] | None = None
     error: bool = False
     complete: bool = False
+    # The stream's stop came from a stop sequence the client asked for.
+    stop_sequence: bool = False
+    # The model refused (OpenAI's `refusal` field).
+    refused: bool = False
 
     @property
     def reasoning(self) -> str:
@@ -60,13 +68,54 @@ OPENAI_TO_ANTHROPIC_STOP = {
 }
 
 
-def expect_from_anthropic(data: bytes) -> Expected:
-    """An Anthropic event stream: text, thinking blocks, client tool calls, stop, usage."""
+def is_valid_tool_name(name: str) -> bool:
+    return bool(re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name))
+
+
+def client_tool_name(upstream_name: str, request: dict[str, Any] | None) -> str:
+    """The name the client gave a tool that the upstream saw as `upstream_name`. Names the
+    upstream would refuse travel shortened (invalid characters replaced, a suffix added), so
+    the client's name is the one of its own tools whose cleaned-up form the upstream's name
+    starts with, less that suffix."""
+    names = []
+    for tool in (request or {}).get("tools") or []:
+        names.append((tool.get("function") or tool).get("name", ""))
+    if upstream_name in names or not names:
+        return upstream_name
+    stem = upstream_name.rsplit("_", 1)[0]
+    matches = [n for n in names if not is_valid_tool_name(n) and re.sub(r"[^a-zA-Z0-9_-]", "_", n).startswith(stem)]
+    assert len(matches) == 1, (upstream_name, names)
+    return matches[0]
+
+
+def parse_arguments(text: str) -> Any:
+    """Tool arguments as JSON; None when a broken stream cut them off (the SDK must raise
+    for such a stream anyway, so they are never compared)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def starts_another_call(tool: dict[str, Any], new_id: str | None) -> bool:
+    """Some upstreams send every parallel call under index 0, each with its own id: a new id
+    after a call whose arguments are whole JSON is another call."""
+    return bool(new_id and tool["id"] and new_id != tool["id"] and parse_arguments(tool["partial_json"]) is not None)
+
+
+def expect_from_anthropic(data: bytes, request: dict[str, Any] | None = None) -> Expected:
+    """An Anthropic event stream: text, thinking blocks, client tool calls, stop, usage.
+    `request` is the client's own request, for the tool names it used."""
     expected = Expected()
     blocks: dict[int, dict[str, Any]] = {}
     usage: dict[str, int] = {}
     for name, payload in parse_sse(data):
-        event = json.loads(payload)
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            # Nothing after an event that does not parse can be trusted: the stream is broken.
+            expected.error = True
+            break
         kind = event.get("type", name)
         if kind == "error":
             expected.error = True
@@ -79,9 +128,10 @@ def expect_from_anthropic(data: bytes) -> Expected:
             if block["type"] in ("thinking", "redacted_thinking"):
                 expected.thinking.append(block)
             elif block["type"] == "tool_use":
+                block["name"] = client_tool_name(block["name"], request)
                 expected.tools.append(block)
         elif kind == "content_block_delta":
-            block, delta = blocks[event["index"]], event["delta"]
+            block, delta = blocks.setdefault(event["index"], {"type": "orphan"}), event["delta"]
             if delta["type"] == "text_delta":
                 expected.text += delta["text"]
             elif delta["type"] == "thinking_delta":
@@ -96,22 +146,34 @@ def expect_from_anthropic(data: bytes) -> Expected:
         elif kind == "message_stop":
             expected.complete = True
     for tool in expected.tools:
-        tool["arguments"] = json.loads(tool["partial_json"] or "{}")
+        # Arguments that never streamed were given whole in the start.
+        tool["arguments"] = parse_arguments(tool["partial_json"]) if tool["partial_json"] else tool.get("input") or {}
     if usage:
         expected.usage = usage
     return expected
 
 
-def expect_from_openai(data: bytes) -> Expected:
-    """An OpenAI chunk stream, first choice: text, reasoning, tool calls by index, usage."""
+def expect_from_openai(data: bytes, request: dict[str, Any] | None = None) -> Expected:
+    """An OpenAI chunk stream, first choice: text (and refusal, which has no Anthropic field
+    of its own), reasoning, tool calls by index, usage. A stream that reached its finish_reason
+    is complete even without `[DONE]`. `request` is the client's own request: tool names, and
+    the stop sequences a vLLM-style `stop_reason` can be matched against. A tool call with no
+    id or name expects one made up (None / "" here)."""
     expected = Expected()
     reasoning = ""
+    # Calls in order of first appearance, and the call each `tool_calls[].index` now feeds.
     tools: dict[int, dict[str, Any]] = {}
+    latest: dict[int, int] = {}
+    stop_sequences = (request or {}).get("stop_sequences") or []
     for _, payload in parse_sse(data):
         if payload.strip() == "[DONE]":
             expected.complete = True
             continue
-        chunk = json.loads(payload)
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            expected.error = True
+            break
         if "error" in chunk:
             expected.error = True
             continue
@@ -121,21 +183,31 @@ def expect_from_openai(data: bytes) -> Expected:
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            expected.text += delta.get("content") or ""
+            expected.text += (delta.get("content") or "") + (delta.get("refusal") or "")
             reasoning += delta.get("reasoning_content") or ""
+            expected.refused = expected.refused or bool(delta.get("refusal"))
             for call in delta.get("tool_calls") or []:
-                tool = tools.setdefault(call["index"], {"id": None, "name": "", "partial_json": ""})
+                key = latest.get(call["index"])
+                if key is None or starts_another_call(tools[key], call.get("id")):
+                    key = latest[call["index"]] = len(tools)
+                    tools[key] = {"id": None, "name": "", "partial_json": "", "order": key}
+                tool = tools[key]
                 tool["id"] = call.get("id") or tool["id"]
                 function = call.get("function") or {}
                 tool["name"] += function.get("name") or ""
                 tool["partial_json"] += function.get("arguments") or ""
             if choice.get("finish_reason"):
                 expected.stop = choice["finish_reason"]
+                expected.complete = True
+                matched = choice.get("stop_reason") or choice.get("matched_stop")
+                expected.stop_sequence = matched in stop_sequences
     if reasoning:
         expected.thinking = [{"type": "thinking", "thinking": reasoning}]
-    expected.tools = [tools[index] for index in sorted(tools)]
+    expected.tools = sorted(tools.values(), key=lambda tool: tool["order"])
     for tool in expected.tools:
-        tool["arguments"] = json.loads(tool["partial_json"] or "{}")
+        tool["arguments"] = parse_arguments(tool["partial_json"] or "{}")
+        if tool["name"]:
+            tool["name"] = client_tool_name(tool["name"], request)
     return expected
 
 

@@ -20,10 +20,10 @@ from sse_files import (
 )
 
 STREAMS = REPO / "testdata" / "stream"
-# The recorded corpus streams. The hand-written `hand-*` cases exercise faults and edge cases
-# (truncation, restored names, synthesized ids) that this simple oracle does not model yet.
-TO_OPENAI = sorted(p for p in (STREAMS / "anthropic-to-openai").glob("*.out.sse") if not p.name.startswith("hand-"))
-TO_ANTHROPIC = sorted(p for p in (STREAMS / "openai-to-anthropic").glob("*.out.sse") if not p.name.startswith("hand-"))
+# Every converted stream: the recorded corpus and the hand-written faults and edge cases
+# (truncation, restored names, made-up ids, refusals, stop sequences).
+TO_OPENAI = sorted(p for p in (STREAMS / "anthropic-to-openai").glob("*.out.sse"))
+TO_ANTHROPIC = sorted(p for p in (STREAMS / "openai-to-anthropic").glob("*.out.sse"))
 
 def case_id(path: Path) -> str:
     return path.name.removesuffix(".out.sse")
@@ -33,11 +33,39 @@ def source_of(output: Path) -> Path:
     return output.with_name(output.name.replace(".out.sse", ".in.sse"))
 
 
+def options(output: Path) -> dict:
+    path = output.with_name(output.name.replace(".out.sse", ".options.json"))
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def include_usage(output: Path) -> bool:
-    options = output.with_name(output.name.replace(".out.sse", ".options.json"))
-    if not options.is_file():
+    return bool(options(output).get("include_usage"))
+
+
+def client_request(output: Path) -> dict | None:
+    """The client's own request the conversion was made for, when the case names one."""
+    name = options(output).get("request")
+    return json.loads((output.parent / name).read_text()) if name else None
+
+
+def same_calls(actual: list[tuple], expected: list[dict]) -> bool:
+    """Tool calls match; an expected id of None or name of "" means the upstream sent none,
+    and any made-up, non-empty one will do."""
+    if len(actual) != len(expected):
         return False
-    return bool(json.loads(options.read_text()).get("include_usage"))
+    return all(
+        (want["id"] is None and bool(got_id) or got_id == want["id"])
+        and (want["name"] == "" and bool(got_name) or got_name == want["name"])
+        and got_args == want["arguments"]
+        for (got_id, got_name, got_args), want in zip(actual, expected)
+    )
+
+
+# The OpenAI stream helper's final parse refuses these finishes, as it does with OpenAI itself.
+FINISH_REFUSED_BY_SDK = {
+    "length": openai.LengthFinishReasonError,
+    "content_filter": openai.ContentFilterFinishReasonError,
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +81,7 @@ def test_there_are_golden_streams_for_both_directions():
 
 @pytest.mark.parametrize("output", TO_OPENAI, ids=case_id)
 def test_openai_sdk_accepts_converted_stream(transcripts, output):
-    expected = expect_from_anthropic(source_of(output).read_bytes())
+    expected = expect_from_anthropic(source_of(output).read_bytes(), client_request(output))
     client = openai.OpenAI(
         base_url=transcripts.base_url(output.relative_to(STREAMS).as_posix()) + "/v1",
         api_key="golden", max_retries=0, timeout=10,
@@ -68,8 +96,16 @@ def test_openai_sdk_accepts_converted_stream(transcripts, output):
                 stream.get_final_completion()
         return
 
+    finish = ANTHROPIC_TO_OPENAI_FINISH[expected.stop]
     with client.chat.completions.stream(**request) as stream:
-        completion = stream.get_final_completion()
+        for _ in stream:
+            pass
+        if finish in FINISH_REFUSED_BY_SDK:
+            with pytest.raises(FINISH_REFUSED_BY_SDK[finish]):
+                stream.get_final_completion()
+            completion = stream.current_completion_snapshot
+        else:
+            completion = stream.get_final_completion()
 
     [choice] = completion.choices
     message = choice.message
@@ -82,11 +118,9 @@ def test_openai_sdk_accepts_converted_stream(transcripts, output):
     assert [(b["type"], b.get("thinking", ""), b.get("signature") or b.get("data")) for b in sent_blocks] == [
         (b["type"], b.get("thinking", ""), b.get("signature") or b.get("data")) for b in expected.thinking
     ]
-    calls = message.tool_calls or []
-    assert [(c.id, c.function.name, json.loads(c.function.arguments or "{}")) for c in calls] == [
-        (t["id"], t["name"], t["arguments"]) for t in expected.tools
-    ]
-    assert choice.finish_reason == ANTHROPIC_TO_OPENAI_FINISH[expected.stop]
+    calls = [(c.id, c.function.name, json.loads(c.function.arguments or "{}")) for c in message.tool_calls or []]
+    assert same_calls(calls, expected.tools), (calls, expected.tools)
+    assert choice.finish_reason == finish
     if include_usage(output):
         source = expected.usage
         cache_read = source.get("cache_read_input_tokens", 0)
@@ -102,7 +136,7 @@ def test_openai_sdk_accepts_converted_stream(transcripts, output):
 
 @pytest.mark.parametrize("output", TO_ANTHROPIC, ids=case_id)
 def test_anthropic_sdk_accepts_converted_stream(transcripts, output):
-    expected = expect_from_openai(source_of(output).read_bytes())
+    expected = expect_from_openai(source_of(output).read_bytes(), client_request(output))
     client = anthropic.Anthropic(
         base_url=transcripts.base_url(output.relative_to(STREAMS).as_posix()),
         api_key="golden", max_retries=0, timeout=10,
@@ -123,11 +157,18 @@ def test_anthropic_sdk_accepts_converted_stream(transcripts, output):
     assert "".join(b.text for b in message.content if b.type == "text") == expected.text
     thinking = [b.thinking for b in message.content if b.type == "thinking"]
     assert "".join(thinking) == expected.reasoning
-    tool_uses = [b for b in message.content if b.type == "tool_use"]
-    assert [(b.id, b.name, b.input) for b in tool_uses] == [
-        (t["id"], t["name"], t["arguments"]) for t in expected.tools
-    ]
-    assert message.stop_reason == OPENAI_TO_ANTHROPIC_STOP[expected.stop]
+    tool_uses = [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"]
+    assert same_calls(tool_uses, expected.tools), (tool_uses, expected.tools)
+    stop = OPENAI_TO_ANTHROPIC_STOP[expected.stop]
+    if expected.stop_sequence:
+        stop = "stop_sequence"
+    elif expected.refused and not expected.tools:
+        stop = "refusal"
+    elif stop == "end_turn" and expected.tools:
+        # Some upstreams finish a turn that called tools with "stop"; the calls still ask for
+        # results, which Anthropic clients only send after "tool_use".
+        stop = "tool_use"
+    assert message.stop_reason == stop
     if expected.usage:
         cached = (expected.usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
         usage = message.usage
