@@ -289,6 +289,8 @@ enum RawReply {
     SseThenReset(Vec<u8>),
     /// A 200 SSE head and `body` (close-delimited), then a clean close.
     SseThenClose(Vec<u8>),
+    /// A 307 redirect to `location`.
+    Redirect(&'static str),
 }
 
 /// A loopback upstream that answers every connection with `reply`; counts connections.
@@ -328,6 +330,13 @@ async fn raw_upstream(reply: RawReply) -> (String, Arc<AtomicUsize>) {
                     RawReply::SseThenClose(body) => {
                         let _ = socket.write_all(head).await;
                         let _ = socket.write_all(&body).await;
+                        let _ = socket.shutdown().await;
+                    }
+                    RawReply::Redirect(location) => {
+                        let reply = format!(
+                            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        );
+                        let _ = socket.write_all(reply.as_bytes()).await;
                         let _ = socket.shutdown().await;
                     }
                 }
@@ -577,6 +586,29 @@ async fn timeout_messages_name_sub_second_timeouts_correctly() {
     let (_, message) = error_of(Dialect::Anthropic, resp).await;
     assert!(!message.contains("within 0 s"), "{message}");
     proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_the_error_says_where_they_point() {
+    const LOCATION: &str = "https://api.elsewhere.example/v1/messages";
+    for (client, upstream) in ROUTES {
+        let (url, connections) = raw_upstream(RawReply::Redirect(LOCATION)).await;
+        let proxy = start(config(&url, upstream)).await;
+        for stream in [false, true] {
+            let resp = send(request(&proxy, client, "k", "hi", stream)).await;
+            let (status, message) = error_of(client, resp).await;
+            assert_eq!(status, 502, "{client:?}->{upstream:?}: {message}");
+            assert!(message.contains("307"), "{message}");
+            assert!(message.contains(LOCATION), "{message}");
+            assert!(message.contains("does not follow redirects"), "{message}");
+        }
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            2,
+            "one request each, never re-sent"
+        );
+        proxy.shutdown().await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ pub mod log;
 pub mod metrics;
 pub mod proxy;
 pub mod settings;
+pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -82,12 +83,12 @@ impl Default for ServeConfig {
 
 /// Parsed upstream URLs: base URL, then path.
 type UrlCache =
-    std::collections::HashMap<String, std::collections::HashMap<&'static str, reqwest::Url>>;
+    std::collections::HashMap<String, std::collections::HashMap<&'static str, axum::http::Uri>>;
 
 /// State shared by every request of both fronts.
 pub struct Shared {
     pub config: ServeConfig,
-    pub client: reqwest::Client,
+    pub client: upstream::UpstreamClient,
     pub pools: KeyPools,
     pub logger: Logger,
     /// Parsed upstream URLs by base and path: parsing one (host, IDNA) costs more than
@@ -105,13 +106,7 @@ pub struct AppState {
 
 impl Shared {
     pub fn new(config: ServeConfig, logger: Logger) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.http_timeout)
-            .read_timeout(config.http_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("a2o/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = upstream::UpstreamClient::new(config.http_timeout)?;
         let pools = KeyPools::new(config.key_cooldown);
         Ok(Self {
             config,
@@ -128,19 +123,17 @@ impl Shared {
         base: &str,
         path: &'static str,
         query: Option<&str>,
-    ) -> Result<reqwest::Url, error::AppError> {
+    ) -> Result<axum::http::Uri, error::AppError> {
         let cached = self
             .urls
             .read()
             .ok()
             .and_then(|urls| urls.get(base).and_then(|paths| paths.get(path)).cloned());
-        let mut url = match cached {
+        let url = match cached {
             Some(url) => url,
             None => {
                 let text = proxy::upstream_url(base, path, None);
-                let url = reqwest::Url::parse(&text).map_err(|e| {
-                    error::AppError::internal(format!("invalid upstream URL `{text}`: {e}"))
-                })?;
+                let url = parse_upstream_uri(&text)?;
                 if let Ok(mut urls) = self.urls.write() {
                     urls.entry(base.to_owned())
                         .or_default()
@@ -149,10 +142,26 @@ impl Shared {
                 url
             }
         };
-        if let Some(query) = query.filter(|q| !q.is_empty()) {
-            url.set_query(Some(query));
+        match query.filter(|q| !q.is_empty()) {
+            Some(query) => {
+                // Cached URLs have no query of their own.
+                parse_upstream_uri(&format!("{url}?{query}"))
+            }
+            None => Ok(url),
         }
-        Ok(url)
+    }
+}
+
+/// An absolute http(s) URL for the upstream client.
+fn parse_upstream_uri(text: &str) -> Result<axum::http::Uri, error::AppError> {
+    let uri: axum::http::Uri = text
+        .parse()
+        .map_err(|e| error::AppError::internal(format!("invalid upstream URL `{text}`: {e}")))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(uri),
+        _ => Err(error::AppError::internal(format!(
+            "invalid upstream URL `{text}`: it must start with http:// or https:// and name a host"
+        ))),
     }
 }
 

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::{json_response, AppError};
 use super::log::RequestLog;
+use super::upstream::{Reply, UpstreamError};
 use super::{metrics, AppState, Shared};
 use crate::convert::{self, Losses, RequestOptions, ResponseContext};
 use crate::keys::{fingerprint, KeyError, KeyList, Pool};
@@ -474,7 +475,7 @@ async fn passthrough(
             log.take(),
         ));
     }
-    let bytes = read_upstream(reply).await?;
+    let bytes = read_upstream(reply, call.shared.config.http_timeout).await?;
     check_json_body(call.upstream(), &content_type, &bytes)?;
     if !client_stream {
         let bytes = match call.client_model() {
@@ -600,7 +601,7 @@ async fn translate(
             log.take(),
         ));
     }
-    let bytes = read_upstream(reply).await?;
+    let bytes = read_upstream(reply, call.shared.config.http_timeout).await?;
     check_content_type(call.upstream(), &content_type, &bytes)?;
     let mut losses = Losses::new();
     let out = if client_stream {
@@ -714,10 +715,7 @@ async fn send(
             );
             let sent = shared
                 .client
-                .post(url.clone())
-                .headers(headers)
-                .body(body.clone())
-                .send()
+                .send(Method::POST, &url, headers, body.clone())
                 .await;
             let failure = match sent {
                 Ok(reply) if is_retryable(reply.status()) => {
@@ -747,8 +745,8 @@ async fn send(
                     });
                 }
                 Err(err) => {
-                    metrics::record_upstream_error(error_kind(&err));
-                    failures.push(format!("{} {}", fingerprint(key), error_kind(&err)));
+                    metrics::record_upstream_error(err.kind_name());
+                    failures.push(format!("{} {}", fingerprint(key), err.kind_name()));
                     if last {
                         note_failure(shared, target, deployment, index);
                         return Err(transport_error(shared, &deployment.base, &err, &failures));
@@ -769,7 +767,7 @@ async fn send(
 /// The upstream's answer, and when every key was refused, a summary that says so (key
 /// fingerprints and statuses) for the client's error message.
 struct Sent {
-    reply: reqwest::Response,
+    reply: Reply,
     exhausted: Option<String>,
 }
 
@@ -787,11 +785,11 @@ fn note_failure(shared: &Shared, target: &Target, deployment: &DeploymentTry, in
     }
 }
 
-fn is_retryable(status: reqwest::StatusCode) -> bool {
+fn is_retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 401 | 403 | 429 | 529) || status.is_server_error()
 }
 
-fn retry_after(reply: &reqwest::Response) -> Option<Duration> {
+fn retry_after(reply: &Reply) -> Option<Duration> {
     let value = reply.headers().get(header::RETRY_AFTER)?.to_str().ok()?;
     value
         .trim()
@@ -801,20 +799,10 @@ fn retry_after(reply: &reqwest::Response) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
-fn error_kind(err: &reqwest::Error) -> &'static str {
-    if err.is_timeout() {
-        "timeout"
-    } else if err.is_connect() {
-        "connect"
-    } else {
-        "transport"
-    }
-}
-
 fn transport_error(
     shared: &Shared,
     upstream: &str,
-    err: &reqwest::Error,
+    err: &UpstreamError,
     failures: &[String],
 ) -> AppError {
     let tried = if failures.len() > 1 {
@@ -831,13 +819,9 @@ fn transport_error(
             ),
         )
     } else {
-        // reqwest's message names the URL, which holds no key.
-        let cause = std::error::Error::source(err)
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
         AppError::upstream(
             502,
-            format!("cannot reach the upstream {upstream}{cause}{tried}"),
+            format!("cannot reach the upstream {upstream}: {err}{tried}"),
         )
     }
 }
@@ -936,7 +920,7 @@ fn upstream_headers(
     headers
 }
 
-fn content_type(reply: &reqwest::Response) -> String {
+fn content_type(reply: &Reply) -> String {
     reply
         .headers()
         .get(header::CONTENT_TYPE)
@@ -945,10 +929,14 @@ fn content_type(reply: &reqwest::Response) -> String {
         .to_ascii_lowercase()
 }
 
-async fn read_upstream(mut reply: reqwest::Response) -> Result<Bytes, AppError> {
+async fn read_upstream(reply: Reply, idle: Duration) -> Result<Bytes, AppError> {
+    let mut reply = reply;
     let mut body = Vec::new();
     loop {
-        match reply.chunk().await {
+        let chunk = tokio::time::timeout(idle, reply.chunk())
+            .await
+            .unwrap_or_else(|_| Err(UpstreamError::timeout()));
+        match chunk {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_UPSTREAM_BODY {
                     return Err(AppError::upstream(
@@ -1047,18 +1035,28 @@ fn parse_upstream<T: serde::de::DeserializeOwned>(
 
 /// An upstream error status, answered in the client's dialect with the status mapped, with
 /// every key of the request redacted, and prefixed with `exhausted` (every key refused) if set.
-async fn upstream_error(
-    call: Call<'_>,
-    reply: reqwest::Response,
-    exhausted: Option<&str>,
-) -> Response<Body> {
+async fn upstream_error(call: Call<'_>, reply: Reply, exhausted: Option<&str>) -> Response<Body> {
     let status = reply.status().as_u16();
     let retry = reply
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = match read_upstream(reply).await {
+    // Redirects are not followed (a POST would turn into a GET, or go to a host the keys were
+    // not meant for), so say where it pointed.
+    let redirect = reply
+        .status()
+        .is_redirection()
+        .then(|| reply.headers().get(header::LOCATION))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .map(|location| {
+            format!(
+                " (a redirect to {location}; a2o does not follow redirects: point the upstream URL there instead)"
+            )
+        })
+        .unwrap_or_default();
+    let body = match read_upstream(reply, call.shared.config.http_timeout).await {
         Ok(body) => body,
         Err(err) => return err.response(call.client),
     };
@@ -1099,11 +1097,16 @@ async fn upstream_error(
         }
         None => {
             let mapped = match call.client {
+                // A redirect is no answer to give a client: the gateway failed.
+                _ if (300..400).contains(&status) => 502,
                 Dialect::OpenAi => convert::vocab::openai_status_for(status),
                 Dialect::Anthropic => status,
             };
             let prefix = exhausted.map(|n| format!("{n}; ")).unwrap_or_default();
-            let message = format!("{prefix}the upstream answered {status}: {}", snippet(&body));
+            let message = format!(
+                "{prefix}the upstream answered {status}{redirect}: {}",
+                snippet(&body)
+            );
             let mut err = AppError::upstream(mapped, redact(&message, &secrets));
             err.retry_after = retry;
             err.response(call.client)
@@ -1147,7 +1150,7 @@ fn sse_response(body: Body) -> Response<Body> {
 
 struct StreamState {
     _open: OpenStream,
-    reply: reqwest::Response,
+    reply: Reply,
     mode: StreamMode,
     idle: Duration,
     done: bool,
@@ -1194,7 +1197,7 @@ impl Drop for OpenStream {
 /// Relays an upstream SSE body as it arrives. Dropping the response body (the client went
 /// away) drops the upstream response with it, which closes the upstream connection.
 fn stream_response(
-    reply: reqwest::Response,
+    reply: Reply,
     mode: StreamMode,
     shared: &Shared,
     mut log: Option<RequestLog>,
@@ -1368,7 +1371,7 @@ pub async fn count_tokens(
             return Ok(upstream_error(call, reply, exhausted.as_deref()).await);
         }
         let ct = content_type(&reply);
-        let bytes = read_upstream(reply).await?;
+        let bytes = read_upstream(reply, call.shared.config.http_timeout).await?;
         check_json_body(Dialect::Anthropic, &ct, &bytes)?;
         Ok(json_response(200, bytes.to_vec(), None))
     }
@@ -1406,12 +1409,18 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Respon
         .collect();
     if let Some(keys) = keys {
         let key = keys.get(shared.pools.plan(keys.pool(), Instant::now())[0]);
-        let url = upstream_url(&shared.config.upstream, "/v1/models", None);
         let headers = upstream_headers(shared, &headers, upstream, key, false, false);
-        if let Ok(reply) = shared.client.get(&url).headers(headers).send().await {
+        let sent = match shared.upstream_url(&shared.config.upstream, "/v1/models", None) {
+            Ok(url) => shared
+                .client
+                .send(Method::GET, &url, headers, Bytes::new())
+                .await
+                .ok(),
+            Err(_) => None,
+        };
+        if let Some(reply) = sent {
             if reply.status().is_success() {
-                if let Ok(list) = reply
-                    .bytes()
+                if let Ok(list) = read_upstream(reply, shared.config.http_timeout)
                     .await
                     .map_err(drop)
                     .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(drop))
