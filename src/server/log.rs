@@ -19,8 +19,11 @@ pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
 /// The process's log sink: stderr.
 pub fn stderr_sink() -> LogSink {
     Arc::new(|line: &str| {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{line}");
+        // One write per line: stderr is unbuffered, and `writeln!` would make two syscalls.
+        let mut out = Vec::with_capacity(line.len() + 1);
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+        let _ = std::io::stderr().lock().write_all(&out);
     })
 }
 
@@ -137,23 +140,42 @@ impl Drop for RequestLog {
                 v.to_string()
             }
             LogFormat::Text => {
-                let mut line = format!(
-                    "{} a2o {} {} route={} model={} status={} latency_ms={:.2} key={} attempts={} stream={} bytes_out={} losses={}",
-                    timestamp(),
-                    self.method,
-                    self.path,
-                    if self.route.is_empty() { "-" } else { &self.route },
-                    self.model.as_deref().unwrap_or("-"),
-                    self.status,
-                    latency_ms,
-                    self.key.as_deref().unwrap_or("-"),
-                    self.attempts,
-                    self.stream,
-                    self.bytes_out,
-                    self.losses.len(),
-                );
+                // Built by hand: this runs once per request, and the formatting machinery
+                // costs more than the rest of a pass-through request's own work.
+                let mut line = String::with_capacity(200 + self.path.len());
+                push_timestamp(&mut line);
+                line.push_str(" a2o ");
+                line.push_str(self.method);
+                line.push(' ');
+                line.push_str(&self.path);
+                line.push_str(" route=");
+                line.push_str(if self.route.is_empty() {
+                    "-"
+                } else {
+                    &self.route
+                });
+                line.push_str(" model=");
+                line.push_str(self.model.as_deref().unwrap_or("-"));
+                line.push_str(" status=");
+                push_number(&mut line, u64::from(self.status));
+                line.push_str(" latency_ms=");
+                push_hundredths(&mut line, latency_ms);
+                line.push_str(" key=");
+                line.push_str(self.key.as_deref().unwrap_or("-"));
+                line.push_str(" attempts=");
+                push_number(&mut line, u64::from(self.attempts));
+                line.push_str(if self.stream {
+                    " stream=true"
+                } else {
+                    " stream=false"
+                });
+                line.push_str(" bytes_out=");
+                push_number(&mut line, self.bytes_out);
+                line.push_str(" losses=");
+                push_number(&mut line, self.losses.len() as u64);
                 if let Some(ms) = self.first_byte_ms {
-                    line.push_str(&format!(" ttfb_ms={ms:.2}"));
+                    line.push_str(" ttfb_ms=");
+                    push_hundredths(&mut line, ms);
                 }
                 if let Some(e) = &self.error {
                     line.push_str(&format!(" error={e:?}"));
@@ -185,19 +207,53 @@ pub fn seconds(duration: std::time::Duration) -> String {
 
 /// RFC 3339 UTC timestamp with milliseconds, without a date-time crate.
 pub fn timestamp() -> String {
+    let mut text = String::with_capacity(24);
+    push_timestamp(&mut text);
+    text
+}
+
+fn push_timestamp(out: &mut String) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
+    push_digits(out, y.clamp(0, 9999) as u64, 4);
+    out.push('-');
+    push_digits(out, u64::from(m), 2);
+    out.push('-');
+    push_digits(out, u64::from(d), 2);
+    out.push('T');
+    push_digits(out, rem / 3600, 2);
+    out.push(':');
+    push_digits(out, (rem % 3600) / 60, 2);
+    out.push(':');
+    push_digits(out, rem % 60, 2);
+    out.push('.');
+    push_digits(out, u64::from(now.subsec_millis()), 3);
+    out.push('Z');
+}
+
+/// `value` zero-padded to `width` digits (`value` must fit).
+fn push_digits(out: &mut String, value: u64, width: u32) {
+    let mut divisor = 10u64.pow(width - 1);
+    while divisor > 0 {
+        out.push(char::from(b'0' + ((value / divisor) % 10) as u8));
+        divisor /= 10;
+    }
+}
+
+fn push_number(out: &mut String, value: u64) {
+    out.push_str(itoa::Buffer::new().format(value));
+}
+
+/// A non-negative quantity with two decimals, as `{:.2}` writes it.
+fn push_hundredths(out: &mut String, value: f64) {
+    let hundredths = (value.max(0.0) * 100.0).round() as u64;
+    push_number(out, hundredths / 100);
+    out.push('.');
+    push_digits(out, hundredths % 100, 2);
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -225,6 +281,24 @@ mod tests {
         assert_eq!(seconds(Duration::from_millis(300)), "0.3 s");
         assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
         assert_eq!(seconds(Duration::from_millis(1)), "0.001 s");
+    }
+
+    #[test]
+    fn hand_formatting_matches_the_format_machinery() {
+        for value in [0.0, 0.004, 0.005, 1.0, 12.345, 99.999, 1234.5] {
+            let mut text = String::new();
+            push_hundredths(&mut text, value);
+            assert_eq!(text, format!("{:.2}", (value * 100.0_f64).round() / 100.0));
+        }
+        let stamp = timestamp();
+        assert_eq!(stamp.len(), 24, "{stamp}");
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{stamp}"
+        );
+        let mut digits = String::new();
+        push_digits(&mut digits, 7, 3);
+        assert_eq!(digits, "007");
     }
 
     #[test]
