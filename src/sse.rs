@@ -167,8 +167,12 @@ impl Block {
         };
         match name {
             b"data" => {
-                // Borrows when the value is valid UTF-8, so the common case does not allocate.
-                self.data.push_str(&String::from_utf8_lossy(value));
+                // `from_utf8` first: it validates several times faster than the lossy decoder,
+                // which is only needed for the rare invalid line.
+                match std::str::from_utf8(value) {
+                    Ok(text) => self.data.push_str(text),
+                    Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.data.push('\n');
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),

@@ -87,6 +87,26 @@ impl Losses {
     }
 }
 
+/// `{base}{suffix}` without the formatting machinery: stream machines build a path for every
+/// event, and most are never used.
+pub fn child_path(base: &str, suffix: &str) -> String {
+    let mut path = String::with_capacity(base.len() + suffix.len());
+    path.push_str(base);
+    path.push_str(suffix);
+    path
+}
+
+/// `{base}{segment}{index}`, as [`child_path`] (`("/events/3", "/choices/", 0)`).
+pub fn indexed_path(base: &str, segment: &str, index: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(index);
+    let mut path = String::with_capacity(base.len() + segment.len() + digits.len());
+    path.push_str(base);
+    path.push_str(segment);
+    path.push_str(digits);
+    path
+}
+
 /// Escapes one JSON-pointer reference token (RFC 6901).
 pub fn escape_pointer(token: &str) -> String {
     if token.contains(['~', '/']) {

@@ -256,12 +256,31 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
 /// Reads a JSON document into a wire type; the error names the JSON path that failed, e.g.
 /// `messages[3].content[1]: missing field `text``.
 pub fn parse<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ParseError> {
+    parse_with(|| serde_json::Deserializer::from_slice(bytes))
+}
+
+/// [`parse`] for text already known to be UTF-8 (SSE data): serde_json then skips validating
+/// every string again.
+pub fn parse_str<'de, T: serde::Deserialize<'de>>(text: &'de str) -> Result<T, ParseError> {
+    parse_with(|| serde_json::Deserializer::from_str(text))
+}
+
+fn parse_with<'de, R, T>(
+    deserializer: impl Fn() -> serde_json::Deserializer<R>,
+) -> Result<T, ParseError>
+where
+    R: serde_json::de::Read<'de>,
+    T: serde::Deserialize<'de>,
+{
     // Path tracking costs an allocation per object key; valid documents (nearly all) skip it,
     // and only a failure is parsed again to name the path.
-    if let Ok(value) = serde_json::from_slice(bytes) {
-        return Ok(value);
+    let mut de = deserializer();
+    if let Ok(value) = T::deserialize(&mut de) {
+        if de.end().is_ok() {
+            return Ok(value);
+        }
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = deserializer();
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();

@@ -52,7 +52,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::convert::losses::escape_pointer;
+use crate::convert::losses::{child_path, escape_pointer, indexed_path};
 use crate::convert::{
     error as error_body, response_anthropic_to_openai, vocab, Losses, ResponseContext, ToolNames,
 };
@@ -209,7 +209,7 @@ impl AnthropicToOpenAi {
         losses: &mut Losses,
         out: &mut Vec<OpenAiStreamItem>,
     ) {
-        let path = format!("/events/{}", self.events_seen);
+        let path = indexed_path("", "/events/", self.events_seen);
         self.events_seen += 1;
         if self.finished {
             if !self.after_finish_reported {
@@ -412,7 +412,7 @@ impl AnthropicToOpenAi {
             );
             return;
         }
-        let block_path = format!("{path}/content_block");
+        let block_path = child_path(path, "/content_block");
         let mut thinking_entry = None;
         let kind = match content_block {
             anthropic::ContentBlock::Text(anthropic::TextBlock {
@@ -538,7 +538,7 @@ impl AnthropicToOpenAi {
             delta,
             extra,
         } = event;
-        let delta_path = format!("{path}/delta");
+        let delta_path = child_path(path, "/delta");
         let block = self
             .blocks
             .entry(index)

@@ -138,14 +138,13 @@ impl StreamConverter {
                     if frame.data.is_empty() {
                         continue;
                     }
-                    let event = match crate::protocol::parse::<anthropic::StreamEvent>(
-                        frame.data.as_bytes(),
-                    ) {
-                        Ok(event) => event,
-                        Err(err) => anthropic_error_event(&format!(
-                            "upstream sent an event that is not valid JSON: {err}"
-                        )),
-                    };
+                    let event =
+                        match crate::protocol::parse_str::<anthropic::StreamEvent>(&frame.data) {
+                            Ok(event) => event,
+                            Err(err) => anthropic_error_event(&format!(
+                                "upstream sent an event that is not valid JSON: {err}"
+                            )),
+                        };
                     machine.push(event, losses, items);
                     write_openai_items(items, out);
                 }
@@ -191,7 +190,7 @@ pub fn openai_item_from_frame(frame: &SseFrame) -> Option<OpenAiStreamItem> {
     // A chunk's fields all have defaults, so an in-band `{"error":…}` also parses as a chunk;
     // parsing once and looking for `error` keeps the common path to a single parse.
     Some(
-        match crate::protocol::parse::<openai::ChatChunk>(data.as_bytes()) {
+        match crate::protocol::parse_str::<openai::ChatChunk>(data) {
             Ok(mut chunk) if chunk.choices.is_empty() && chunk.extra.contains_key("error") => {
                 let error = chunk.extra.remove("error").unwrap_or_default();
                 match serde_json::from_value::<openai::ErrorDetail>(error) {

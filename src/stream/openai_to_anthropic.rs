@@ -49,7 +49,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::convert::losses::escape_pointer;
+use crate::convert::losses::{child_path, escape_pointer, indexed_path};
 use crate::convert::response_anthropic_to_openai::reasoning_text;
 use crate::convert::response_openai_to_anthropic::{
     synthesized_tool_id, thinking_block, tool_input, usage as convert_usage,
@@ -206,7 +206,7 @@ impl OpenAiToAnthropic {
         losses: &mut Losses,
         out: &mut Vec<StreamEvent>,
     ) {
-        let path = format!("/events/{}", self.items_seen);
+        let path = indexed_path("", "/events/", self.items_seen);
         self.items_seen += 1;
         if self.finished {
             if !self.after_finish_reported {
@@ -230,7 +230,7 @@ impl OpenAiToAnthropic {
         if self.finished {
             return;
         }
-        let path = format!("/events/{}", self.items_seen);
+        let path = indexed_path("", "/events/", self.items_seen);
         if self.finish_reason.is_some() {
             losses.approximated(
                 &path,
@@ -306,7 +306,7 @@ impl OpenAiToAnthropic {
             self.usage = Some((usage, format!("{path}/usage")));
         }
         for (position, choice) in choices.into_iter().enumerate() {
-            let choice_path = format!("{path}/choices/{position}");
+            let choice_path = indexed_path(path, "/choices/", position as u64);
             if choice.index != 0 {
                 if self.first_time(&format!("choice/{}", choice.index)) {
                     losses.dropped(
@@ -427,7 +427,7 @@ impl OpenAiToAnthropic {
                 }
             }
         }
-        self.on_delta(delta, &format!("{path}/delta"), losses, out);
+        self.on_delta(delta, &child_path(path, "/delta"), losses, out);
         if let Some(reason) = finish_reason {
             self.close_choice(losses, out);
             if self.finish_reason.is_none() {
@@ -495,7 +495,7 @@ impl OpenAiToAnthropic {
         }
         if let Some(calls) = tool_calls {
             for (position, call) in calls.into_iter().enumerate() {
-                let call_path = format!("{path}/tool_calls/{position}");
+                let call_path = indexed_path(path, "/tool_calls/", position as u64);
                 self.on_tool_delta(call, &call_path, losses, out);
             }
             self.advance_calls(losses, out);
