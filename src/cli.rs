@@ -227,6 +227,10 @@ pub struct ServeArgs {
     #[arg(long, env = "A2O_METRICS", value_parser = parse_bool, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
     pub metrics: Option<bool>,
+    /// Worker threads for the proxy; 0 means half the CPUs, at least 1 (a proxy leaves the
+    /// rest to the kernel's network work and the upstream) [default: 0]
+    #[arg(long, env = "A2O_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
     /// Don't read .env from the working directory
     #[arg(long)]
     pub no_dotenv: bool,

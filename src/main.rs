@@ -178,7 +178,10 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = effective.config;
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads())
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let logger = a2o::server::log::Logger {
             format: config.log_format,

@@ -471,6 +471,30 @@ fn print_config_shows_precedence_and_masks_secrets() {
 }
 
 #[test]
+fn worker_threads_default_to_half_the_cpus_and_follow_flag_env_and_file() {
+    let threads = |args: &[&str], env: Option<&str>| -> u64 {
+        let mut command = assert_cmd::Command::cargo_bin("a2o").unwrap();
+        command
+            .args(["serve", "--no-dotenv", "--print-config"])
+            .args(args);
+        match env {
+            Some(value) => command.env("A2O_THREADS", value),
+            None => command.env_remove("A2O_THREADS"),
+        };
+        let output = command.assert().success().get_output().stdout.clone();
+        let effective: Value = serde_json::from_slice(&output).unwrap();
+        effective["threads"].as_u64().expect("threads is shown")
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    assert_eq!(threads(&[], None), cpus.div_ceil(2).max(1));
+    assert_eq!(threads(&[], Some("0")), cpus.div_ceil(2).max(1));
+    assert_eq!(threads(&[], Some("3")), 3);
+    assert_eq!(threads(&["--threads", "5"], Some("3")), 5);
+    let config = write_config("a2o:\n  threads: 6\n");
+    assert_eq!(threads(&["--config", config.as_str()], None), 6);
+}
+
+#[test]
 fn config_errors_name_the_line_and_unknown_keys_are_reported() {
     let bad = write_config("a2o:\n  openai_port: many\n");
     assert_cmd::Command::cargo_bin("a2o")

@@ -75,6 +75,8 @@ pub struct A2oSettings {
     pub log_bodies: Option<bool>,
     /// Serve Prometheus metrics at `GET /metrics` on both fronts.
     pub metrics: Option<bool>,
+    /// Worker threads (0: half the CPUs).
+    pub threads: Option<usize>,
     /// Proxy keys clients may present, besides `general_settings.master_key`.
     #[serde(default)]
     pub client_keys: Vec<String>,

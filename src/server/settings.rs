@@ -138,6 +138,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Effective> {
         proxy_keys,
         extra_headers,
         metrics: args.metrics.or(a2o.metrics).unwrap_or(false),
+        threads: args.threads.or(a2o.threads).unwrap_or(0),
     };
     // Stored upstream keys must never make an open relay: clients then need a proxy key,
     // unless only this machine can connect.
@@ -188,6 +189,7 @@ pub fn describe(config: &ServeConfig) -> Value {
         "log_format": match config.log_format { LogFormat::Text => "text", LogFormat::Json => "json" },
         "log_bodies": config.log_bodies,
         "metrics": config.metrics,
+        "threads": config.worker_threads(),
         "proxy_keys": config.proxy_keys.iter().map(|k| mask(k)).collect::<Vec<_>>(),
         "extra_headers": config.extra_headers.iter().map(|(n, _)| (n.as_str().to_owned(), Value::from("<masked>"))).collect::<serde_json::Map<_, _>>(),
         "models": config.routes.describe(),
