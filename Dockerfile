@@ -21,8 +21,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM debian:bookworm-slim
 # busybox (0.8 MB, needs only libc) brings the `wget` the health check uses: a real HTTP check
 # that fails on a refused connection or a non-2xx status. curl would add about 10 MB of
-# libraries, and a bare TCP connect would not look at the answer. No ca-certificates: reqwest is
-# built with rustls and its bundled webpki roots, so a2o never reads the system trust store.
+# libraries, and a bare TCP connect would not look at the answer. No ca-certificates: a2o is
+# built with rustls and the bundled Mozilla (webpki) roots; it also trusts the system store when
+# there is one, so a derived image can add a company CA with ca-certificates.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends busybox \
     && rm -rf /var/lib/apt/lists/* \

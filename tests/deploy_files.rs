@@ -648,8 +648,16 @@ fn dockerfile_runs_serve_as_non_root_with_an_http_health_check() {
             .find(|line| line.starts_with("reqwest"))
             .expect("reqwest is a dependency");
         assert!(
-            reqwest.contains("\"rustls-tls\"") && !reqwest.contains("native"),
+            reqwest.contains("\"rustls-tls\""),
             "reqwest no longer bundles its TLS roots ({reqwest}): install ca-certificates"
+        );
+        // The direct upstream client bundles the same Mozilla roots (the system store, when
+        // there is one, only adds to them).
+        assert!(
+            manifest
+                .lines()
+                .any(|line| line.starts_with("webpki-roots")),
+            "the upstream client no longer bundles its TLS roots: install ca-certificates"
         );
     }
 }

@@ -1,8 +1,9 @@
 //! The HTTP client that talks to upstreams. Direct connections go through a pooled hyper
-//! client (TLS by rustls with the webpki roots, HTTP/2 by ALPN, TCP_NODELAY), which costs a
-//! fraction of reqwest per request because it neither re-parses the URL nor runs redirect and
-//! retry layers. When the environment names a proxy (`HTTPS_PROXY`, `ALL_PROXY`, `socks5://`
-//! included), requests go through reqwest, which implements the proxy rules.
+//! client: TLS by rustls, trusting the Mozilla roots and the system certificate store (so a
+//! company CA in `/etc/ssl/certs` or `SSL_CERT_FILE` works), HTTP/2 by ALPN, TCP_NODELAY. It
+//! costs a fraction of reqwest per request because it neither re-parses the URL nor runs
+//! redirect and retry layers. When the environment names a proxy (`HTTPS_PROXY`, `ALL_PROXY`,
+//! `socks5://` included), requests go through reqwest, which implements the proxy rules.
 //!
 //! Redirects are never followed: an upstream that redirects a POST is misconfigured, and the
 //! caller reports where it points.
@@ -199,6 +200,21 @@ impl Reply {
     }
 }
 
+/// rustls settings for upstream connections: the Mozilla roots plus whatever the system
+/// trusts. A system store that cannot be read leaves the Mozilla roots.
+fn tls_config() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let native = rustls_native_certs::load_native_certs();
+    for certificate in native.certs {
+        // One unusable system certificate must not cost the others.
+        let _ = roots.add(certificate);
+    }
+    rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 impl UpstreamClient {
     /// A client whose connects and response heads are bounded by `timeout`.
     pub fn new(timeout: Duration) -> anyhow::Result<Self> {
@@ -222,7 +238,7 @@ impl UpstreamClient {
             http.set_nodelay(true);
             http.set_connect_timeout(Some(timeout));
             let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
+                .with_tls_config(tls_config())
                 .https_or_http()
                 .enable_http1()
                 .enable_http2()
