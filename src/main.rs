@@ -192,12 +192,16 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let upstream = format!("{} ({})", config.upstream, config.upstream_protocol.name());
         let bound = a2o::server::bind(config, logger.clone()).await?;
+        // Best effort: a closed stdout (a supervisor that read the addresses and left) must not
+        // stop the server.
+        let banner = format!(
+            "a2o {} listening\n  anthropic front: http://{}\n  openai front:    http://{}\n  upstream:        {upstream}\n",
+            env!("CARGO_PKG_VERSION"),
+            bound.anthropic_addr,
+            bound.openai_addr
+        );
         let mut stdout = io::stdout().lock();
-        writeln!(stdout, "a2o {} listening", env!("CARGO_PKG_VERSION"))?;
-        writeln!(stdout, "  anthropic front: http://{}", bound.anthropic_addr)?;
-        writeln!(stdout, "  openai front:    http://{}", bound.openai_addr)?;
-        writeln!(stdout, "  upstream:        {upstream}")?;
-        stdout.flush()?;
+        let _ = stdout.write_all(banner.as_bytes()).and_then(|()| stdout.flush());
         drop(stdout);
         bound.run(a2o::server::shutdown_signal()).await?;
         logger.event("stopped");
