@@ -5,7 +5,7 @@
 #   - the client saw no error the mock did not inject (scripts/soak/load.py judges each answer);
 #   - a2o_open_streams (from --metrics) is back to 0: no stuck stream tasks;
 #   - the file-descriptor count is back to its baseline (idle upstream connections expire
-#     after reqwest's 90 s pool timeout, so this waits for up to SOAK_FD_WAIT seconds);
+#     after the upstream client's 90 s pool timeout, so this waits for up to SOAK_FD_WAIT seconds);
 #   - RSS is back near its baseline (within SOAK_RSS_SLACK_MB), and grew by at most
 #     SOAK_LEAK_MB from the end of the first round to the end of the last;
 #   - a2o logged no panic.

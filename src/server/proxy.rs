@@ -837,8 +837,8 @@ pub(crate) fn upstream_url(base: &str, path: &str, query: Option<&str>) -> Strin
     url
 }
 
-/// Headers never forwarded: hop-by-hop ones, ones reqwest sets itself, and credentials (the
-/// upstream gets exactly one key, in its own dialect's header).
+/// Headers never forwarded: hop-by-hop ones, ones the HTTP client sets itself, and credentials
+/// (the upstream gets exactly one key, in its own dialect's header).
 fn is_dropped_header(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
