@@ -5,7 +5,8 @@
 //! These are the contract between the converters; the golden tests in `testdata/` pin them.
 //!
 //! - **Thinking over OpenAI.** An assistant message (or response message, or stream delta)
-//!   carries thinking text in `reasoning_content` (DeepSeek/vLLM) and the Anthropic
+//!   carries thinking text in `reasoning_content` (DeepSeek/vLLM; `reasoning`, the newer vLLM
+//!   and OpenRouter name, is read the same way, see [`take_reasoning`]) and the Anthropic
 //!   `thinking` / `redacted_thinking` blocks verbatim, signatures and `data` included, in
 //!   `thinking_blocks` (LiteLLM's precedent). Going back to Anthropic, `thinking_blocks` wins;
 //!   `reasoning_content` without blocks has no signature, so it becomes an unsigned thinking
@@ -39,6 +40,44 @@ pub use losses::{Loss, LossKind, Losses};
 pub use vocab::ToolNames;
 
 use crate::protocol::{anthropic, openai};
+
+/// The reasoning text of an OpenAI message or delta: `reasoning_content` (DeepSeek, older vLLM,
+/// a2o), else `reasoning` (vLLM since it renamed the field, OpenRouter, Groq), which is taken
+/// out of `extra` so it is not reported as unknown. When both are there and differ,
+/// `reasoning_content` wins and `reasoning` is reported at `{base}/reasoning`.
+pub fn take_reasoning(
+    reasoning_content: Option<String>,
+    extra: &mut crate::protocol::Extra,
+    base: &str,
+    losses: &mut Losses,
+) -> Option<String> {
+    let reasoning = match extra.get("reasoning") {
+        Some(serde_json::Value::String(_)) => match extra.shift_remove("reasoning") {
+            Some(serde_json::Value::String(text)) => Some(text),
+            _ => None,
+        },
+        Some(serde_json::Value::Null) => {
+            extra.shift_remove("reasoning");
+            None
+        }
+        _ => None,
+    };
+    match (reasoning_content, reasoning) {
+        (Some(content), Some(other)) if !other.is_empty() && other != content => {
+            if !content.is_empty() {
+                losses.dropped(
+                    format!("{base}/reasoning"),
+                    "`reasoning` differs from `reasoning_content`; reasoning_content was kept",
+                );
+                Some(content)
+            } else {
+                Some(other)
+            }
+        }
+        (Some(content), _) => Some(content),
+        (None, other) => other,
+    }
+}
 
 /// A `thinking_blocks` entry without the stream `index` an accumulated stream leaves on it.
 pub fn without_entry_index(mut entry: serde_json::Value) -> serde_json::Value {

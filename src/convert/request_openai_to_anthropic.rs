@@ -414,9 +414,15 @@ fn assistant_blocks(
         tool_calls,
         reasoning_content,
         thinking_blocks,
-        extra,
+        mut extra,
     } = message;
     let base = format!("/messages/{i}");
+    let reasoning_field = if reasoning_content.is_some() {
+        "reasoning_content"
+    } else {
+        "reasoning"
+    };
+    let reasoning_content = super::take_reasoning(reasoning_content, &mut extra, &base, losses);
     let mut blocks = Vec::new();
 
     let has_thinking_blocks = thinking_blocks.as_ref().is_some_and(|b| !b.is_empty());
@@ -459,7 +465,7 @@ fn assistant_blocks(
     }
     if reasoning_content.as_ref().is_some_and(|r| !r.is_empty()) && !has_thinking_blocks {
         losses.dropped(
-            format!("{base}/reasoning_content"),
+            format!("{base}/{reasoning_field}"),
             "reasoning without `thinking_blocks` has no signature, and Anthropic rejects unsigned thinking",
         );
     }
@@ -1757,6 +1763,21 @@ mod tests {
             json!({"role": "assistant", "content": [{"type": "text", "text": "A2"}]})
         );
         assert_eq!(losses, expect(&[("/messages/3/reasoning_content", D)]));
+    }
+
+    #[test]
+    fn item_11_reasoning_field_is_read_like_reasoning_content() {
+        // An OpenRouter- or vLLM-style client sends its history's reasoning as `reasoning`.
+        let (out, losses) = convert(with_messages(json!([
+            {"role": "user", "content": "Q1"},
+            {"role": "assistant", "content": "A1", "reasoning": "unsigned"},
+            {"role": "user", "content": "Q2"}
+        ])));
+        assert_eq!(
+            out["messages"][1],
+            json!({"role": "assistant", "content": [{"type": "text", "text": "A1"}]})
+        );
+        assert_eq!(losses, expect(&[("/messages/1/reasoning", D)]));
     }
 
     #[test]

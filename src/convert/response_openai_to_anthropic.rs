@@ -302,8 +302,14 @@ fn message_content(
         reasoning_content,
         thinking_blocks,
         annotations,
-        extra,
+        mut extra,
     } = message;
+    let reasoning_field = if reasoning_content.is_some() {
+        "reasoning_content"
+    } else {
+        "reasoning"
+    };
+    let reasoning_content = super::take_reasoning(reasoning_content, &mut extra, BASE, losses);
     let mut blocks = Vec::new();
 
     match thinking_blocks.filter(|entries| !entries.is_empty()) {
@@ -322,8 +328,8 @@ fn message_content(
             if let Some(reasoning) = reasoning_content.filter(|text| !text.is_empty()) {
                 if carried.as_deref() != Some(reasoning.as_str()) {
                     losses.dropped(
-                        format!("{BASE}/reasoning_content"),
-                        "reasoning_content differs from the thinking_blocks' text; the blocks were kept",
+                        format!("{BASE}/{reasoning_field}"),
+                        "the reasoning differs from the thinking_blocks' text; the blocks were kept",
                     );
                 }
             }
@@ -331,8 +337,8 @@ fn message_content(
         None => {
             if let Some(reasoning) = reasoning_content.filter(|text| !text.is_empty()) {
                 losses.approximated(
-                    format!("{BASE}/reasoning_content"),
-                    "reasoning_content has no signature; sent as a thinking block with an empty signature",
+                    format!("{BASE}/{reasoning_field}"),
+                    "the reasoning has no signature; sent as a thinking block with an empty signature",
                 );
                 blocks.push(ContentBlock::Thinking(anthropic::ThinkingBlock {
                     thinking: reasoning,
@@ -553,6 +559,42 @@ mod tests {
             .iter()
             .next()
             .is_some_and(|loss| loss.reason.contains("signature")));
+    }
+
+    #[test]
+    fn vllm_and_openrouter_reasoning_field_is_reasoning_too() {
+        // vLLM (after renaming the field) and OpenRouter send `reasoning`.
+        let (out, losses) = convert(openai_response(
+            json!({"role": "assistant", "content": "42", "reasoning": "Think hard."}),
+            "stop",
+        ));
+        assert_eq!(
+            out["content"],
+            json!([{"type": "thinking", "thinking": "Think hard.", "signature": ""}, {"type": "text", "text": "42"}])
+        );
+        assert_eq!(
+            kinds(&losses),
+            [(
+                "/choices/0/message/reasoning".to_owned(),
+                LossKind::Approximated
+            )]
+        );
+        // vLLM's compatibility mode sends both, with the same text: one thinking block.
+        let (out, losses) = convert(openai_response(
+            json!({"role": "assistant", "content": "42", "reasoning": "Same.", "reasoning_content": "Same."}),
+            "stop",
+        ));
+        assert_eq!(out["content"][0]["thinking"], "Same.");
+        assert_eq!(out["content"].as_array().map(Vec::len), Some(2));
+        assert_eq!(kinds(&losses).len(), 1, "only the missing signature");
+        // Different texts: reasoning_content wins, and the other is reported.
+        let (out, losses) = convert(openai_response(
+            json!({"role": "assistant", "content": "42", "reasoning": "B", "reasoning_content": "A"}),
+            "stop",
+        ));
+        assert_eq!(out["content"][0]["thinking"], "A");
+        assert!(kinds(&losses)
+            .contains(&("/choices/0/message/reasoning".to_owned(), LossKind::Dropped)));
     }
 
     #[test]

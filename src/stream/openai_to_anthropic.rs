@@ -70,7 +70,7 @@ const TRUNCATED_MESSAGE: &str =
 const UNKNOWN_TOOL_NAME: &str = "unknown";
 
 const UNSIGNED_THINKING: &str =
-    "reasoning_content has no signature; sent as a thinking block with an empty signature";
+    "the reasoning has no signature; sent as a thinking block with an empty signature";
 
 /// The OpenAI → Anthropic stream state machine. Build one per stream, `push` each upstream
 /// item, then call `finish` once the input ends.
@@ -451,8 +451,15 @@ impl OpenAiToAnthropic {
             tool_calls,
             reasoning_content,
             thinking_blocks,
-            extra,
+            mut extra,
         } = delta;
+        let reasoning_field = if reasoning_content.is_some() {
+            "/reasoning_content"
+        } else {
+            "/reasoning"
+        };
+        let reasoning_content =
+            crate::convert::take_reasoning(reasoning_content, &mut extra, path, losses);
         self.drop_extra_once("delta", path, &extra, losses);
 
         let entries = thinking_blocks.unwrap_or_default();
@@ -464,7 +471,7 @@ impl OpenAiToAnthropic {
             .filter(|text| !text.is_empty())
             .collect();
         if let Some(reasoning) = reasoning {
-            let source = format!("{path}/reasoning_content");
+            let source = child_path(path, reasoning_field);
             if carried.is_empty() {
                 self.thinking_text(reasoning, &source, None, losses, out);
             } else if reasoning != carried.concat()
@@ -1729,6 +1736,32 @@ mod tests {
             ]
         );
         assert!(run.losses.is_empty(), "{:?}", run.losses);
+    }
+
+    #[test]
+    fn vllm_reasoning_field_streams_as_thinking_once() {
+        // vLLM after the rename sends `reasoning`; in its compatibility mode both fields, equal.
+        let run = run(vec![
+            delta(json!({"reasoning": "Think"})),
+            delta(json!({"reasoning": " more.", "reasoning_content": " more."})),
+            delta(json!({"content": "x"})),
+            finish("stop"),
+            usage_chunk(1, 0, 1),
+            OpenAiStreamItem::Done,
+        ]);
+        assert_eq!(
+            content(&run.events),
+            vec![
+                json!({"type": "thinking", "thinking": "Think more.", "signature": ""}),
+                json!({"type": "text", "text": "x"}),
+            ]
+        );
+        let paths: Vec<&str> = run.losses.iter().map(|loss| loss.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/events/0/choices/0/delta/reasoning"],
+            "only the missing signature, at the field it came from"
+        );
     }
 
     #[test]

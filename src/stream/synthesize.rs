@@ -185,21 +185,28 @@ pub fn openai_items(response: openai::ChatResponse) -> Vec<OpenAiStreamItem> {
             reasoning_content,
             thinking_blocks,
             annotations: _,
-            extra: _,
+            mut extra,
         } = message;
+        // vLLM's and OpenRouter's name for reasoning travels with the reasoning; any other
+        // field of the message goes with the role, so a replayed stream keeps it.
+        let mut reasoning_extra = Map::new();
+        if let Some(reasoning) = extra.shift_remove("reasoning") {
+            reasoning_extra.insert("reasoning".to_owned(), reasoning);
+        }
         items.push(chunk(
             vec![choice(
                 index,
                 openai::Delta {
                     role: Some(role),
                     content: Some(String::new()),
+                    extra,
                     ..Default::default()
                 },
                 None,
             )],
             None,
         ));
-        if reasoning_content.is_some() || thinking_blocks.is_some() {
+        if reasoning_content.is_some() || thinking_blocks.is_some() || !reasoning_extra.is_empty() {
             // Each whole block is one entry, indexed like a live stream's entries.
             let thinking_blocks = thinking_blocks.map(|entries| {
                 entries
@@ -211,6 +218,7 @@ pub fn openai_items(response: openai::ChatResponse) -> Vec<OpenAiStreamItem> {
             let delta = openai::Delta {
                 reasoning_content,
                 thinking_blocks,
+                extra: reasoning_extra,
                 ..Default::default()
             };
             items.push(chunk(vec![choice(index, delta, None)], None));
@@ -267,5 +275,67 @@ fn with_entry_index(entry: Value, index: u64) -> Value {
             Value::Object(indexed)
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::stream::write_openai_items;
+
+    /// The `delta`s of a synthesized stream, as JSON.
+    fn deltas(response: Value) -> Vec<Value> {
+        let response: openai::ChatResponse = serde_json::from_value(response).unwrap();
+        let mut items = openai_items(response);
+        let mut out = Vec::new();
+        write_openai_items(&mut items, &mut out);
+        String::from_utf8(out)
+            .unwrap()
+            .split("\n\n")
+            .filter_map(|event| event.strip_prefix("data: "))
+            .filter(|data| *data != "[DONE]")
+            .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+            .filter_map(|chunk| chunk["choices"].get(0).map(|c| c["delta"].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn reasoning_and_unknown_message_fields_survive_a_synthesized_stream() {
+        let deltas = deltas(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "qwen3",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                "role": "assistant", "content": "42", "reasoning": "Think.",
+                "provider_specific": {"x": 1}
+            }}]
+        }));
+        assert_eq!(
+            deltas[0],
+            json!({"role": "assistant", "content": "", "provider_specific": {"x": 1}})
+        );
+        assert_eq!(deltas[1], json!({"reasoning": "Think."}));
+        assert_eq!(deltas[2], json!({"content": "42"}));
+    }
+
+    #[test]
+    fn whole_thinking_blocks_get_their_stream_index() {
+        let deltas = deltas(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                "role": "assistant", "content": "A", "reasoning_content": "R",
+                "thinking_blocks": [
+                    {"type": "thinking", "thinking": "R", "signature": "S"},
+                    {"type": "redacted_thinking", "data": "D"}
+                ]
+            }}]
+        }));
+        assert_eq!(
+            deltas[1]["thinking_blocks"],
+            json!([
+                {"index": 0, "type": "thinking", "thinking": "R", "signature": "S"},
+                {"index": 1, "type": "redacted_thinking", "data": "D"}
+            ])
+        );
     }
 }
