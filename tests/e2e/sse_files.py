@@ -184,7 +184,8 @@ def expect_from_openai(data: bytes, request: dict[str, Any] | None = None) -> Ex
                 continue
             delta = choice.get("delta") or {}
             expected.text += (delta.get("content") or "") + (delta.get("refusal") or "")
-            reasoning += delta.get("reasoning_content") or ""
+            # `reasoning` is vLLM's (after the rename) and OpenRouter's name for the same text.
+            reasoning += delta.get("reasoning_content") or delta.get("reasoning") or ""
             expected.refused = expected.refused or bool(delta.get("refusal"))
             for call in delta.get("tool_calls") or []:
                 key = latest.get(call["index"])
