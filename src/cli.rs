@@ -140,6 +140,19 @@ pub enum LogFormatArg {
     Json,
 }
 
+/// Which OpenAI field carries the output limit of a request translated from Anthropic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensField {
+    /// `max_tokens` for upstreams known to ignore `max_completion_tokens` (api.deepseek.com),
+    /// `max_completion_tokens` for every other
+    Auto,
+    /// Always `max_tokens` (older OpenAI-compatible servers)
+    MaxTokens,
+    /// Always `max_completion_tokens` (the current OpenAI field)
+    MaxCompletionTokens,
+}
+
 /// Parses the boolean spellings `.env` files use: true/false, 1/0, yes/no, on/off.
 fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -227,6 +240,9 @@ pub struct ServeArgs {
     #[arg(long, env = "A2O_METRICS", value_parser = parse_bool, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
     pub metrics: Option<bool>,
+    /// OpenAI field for the output limit of requests translated from Anthropic [default: auto]
+    #[arg(long, env = "A2O_MAX_TOKENS_FIELD", value_enum)]
+    pub max_tokens_field: Option<MaxTokensField>,
     /// Worker threads for the proxy; 0 means half the CPUs, at least 1 (a proxy leaves the
     /// rest to the kernel's network work and the upstream) [default: 0]
     #[arg(long, env = "A2O_THREADS", value_name = "N")]

@@ -261,6 +261,48 @@ async fn anthropic_front_translates_to_openai_upstream_and_always_asks_for_usage
 }
 
 #[tokio::test]
+async fn max_tokens_field_follows_the_setting() {
+    use a2o::cli::MaxTokensField;
+    let upstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(openai_completion()))
+        .mount(&upstream)
+        .await;
+    for (setting, field, other) in [
+        (
+            MaxTokensField::MaxTokens,
+            "max_tokens",
+            "max_completion_tokens",
+        ),
+        (
+            MaxTokensField::MaxCompletionTokens,
+            "max_completion_tokens",
+            "max_tokens",
+        ),
+        // A loopback upstream is not one known to ignore max_completion_tokens.
+        (MaxTokensField::Auto, "max_completion_tokens", "max_tokens"),
+    ] {
+        let mut cfg = config(&upstream.uri(), Dialect::OpenAi);
+        cfg.max_tokens_field = setting;
+        let proxy = start(cfg).await;
+        let resp = http()
+            .post(format!("{}/v1/messages", proxy.anthropic))
+            .header("x-api-key", "sk-oa")
+            .json(&json!({"model": "gpt-x", "max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{setting:?}");
+        let received = upstream.received_requests().await.unwrap();
+        let sent: Value = serde_json::from_slice(&received.last().unwrap().body).unwrap();
+        assert_eq!(sent[field], 20, "{setting:?}: {sent}");
+        assert!(sent.get(other).is_none(), "{setting:?}: {sent}");
+        proxy.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn openai_front_streams_from_anthropic_upstream() {
     let upstream = MockServer::start().await;
     Mock::given(method("POST"))

@@ -77,6 +77,8 @@ pub struct A2oSettings {
     pub metrics: Option<bool>,
     /// Worker threads (0: half the CPUs).
     pub threads: Option<usize>,
+    /// OpenAI field for the output limit of translated requests.
+    pub max_tokens_field: Option<crate::cli::MaxTokensField>,
     /// Proxy keys clients may present, besides `general_settings.master_key`.
     #[serde(default)]
     pub client_keys: Vec<String>,

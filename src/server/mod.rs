@@ -56,9 +56,33 @@ pub struct ServeConfig {
     pub metrics: bool,
     /// Worker threads; 0 picks [`ServeConfig::worker_threads`]'s default.
     pub threads: usize,
+    /// OpenAI field for the output limit of requests translated from Anthropic.
+    pub max_tokens_field: crate::cli::MaxTokensField,
 }
 
 impl ServeConfig {
+    /// Whether a request translated for the OpenAI upstream at `base` carries its output limit
+    /// as `max_tokens` rather than `max_completion_tokens`. DeepSeek's API silently ignores
+    /// `max_completion_tokens` and falls back to its own default limit.
+    pub fn uses_max_tokens(&self, base: &str) -> bool {
+        use crate::cli::MaxTokensField;
+        match self.max_tokens_field {
+            MaxTokensField::MaxTokens => true,
+            MaxTokensField::MaxCompletionTokens => false,
+            MaxTokensField::Auto => {
+                let host = base
+                    .split("://")
+                    .nth(1)
+                    .unwrap_or(base)
+                    .split(['/', ':', '?'])
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                host == "deepseek.com" || host.ends_with(".deepseek.com")
+            }
+        }
+    }
+
     /// The runtime's worker threads: as configured, else half the CPUs (at least one). On the
     /// 2-CPU benchmark machine one worker costs 20-25 % less CPU per request than two and serves
     /// more requests per second, because requests no longer hop between threads and the kernel
@@ -94,6 +118,7 @@ impl Default for ServeConfig {
             extra_headers: Vec::new(),
             metrics: false,
             threads: 0,
+            max_tokens_field: crate::cli::MaxTokensField::Auto,
         }
     }
 }
@@ -380,5 +405,34 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServeConfig;
+    use crate::cli::MaxTokensField;
+
+    #[test]
+    fn auto_max_tokens_field_is_max_tokens_only_for_upstreams_that_ignore_the_other() {
+        let config = ServeConfig::default();
+        assert_eq!(config.max_tokens_field, MaxTokensField::Auto);
+        assert!(config.uses_max_tokens("https://api.deepseek.com"));
+        assert!(config.uses_max_tokens("https://API.DeepSeek.com/v1"));
+        assert!(config.uses_max_tokens("https://deepseek.com:443/beta"));
+        assert!(!config.uses_max_tokens("https://api.openai.com/v1"));
+        assert!(!config.uses_max_tokens("http://127.0.0.1:8000"));
+        assert!(!config.uses_max_tokens("https://notdeepseek.com"));
+        assert!(!config.uses_max_tokens("https://deepseek.com.evil.example"));
+        let forced = ServeConfig {
+            max_tokens_field: MaxTokensField::MaxTokens,
+            ..ServeConfig::default()
+        };
+        assert!(forced.uses_max_tokens("https://api.openai.com"));
+        let never = ServeConfig {
+            max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            ..ServeConfig::default()
+        };
+        assert!(!never.uses_max_tokens("https://api.deepseek.com"));
     }
 }

@@ -559,6 +559,14 @@ async fn translate(
             let mut converted = convert::anthropic_to_openai::request(req, &opts, &mut losses)
                 .map_err(convert_error)?;
             converted.stream = Some(upstream_stream).filter(|s| *s);
+            let base = call
+                .target
+                .deployments
+                .first()
+                .map_or("", |d| d.base.as_str());
+            if config.uses_max_tokens(base) && converted.max_tokens.is_none() {
+                converted.max_tokens = converted.max_completion_tokens.take();
+            }
             // Ask for usage always; the stream machine forwards it only if the client asked.
             converted.stream_options = upstream_stream.then(|| openai::StreamOptions {
                 include_usage: Some(true),

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::config::{self, LogFormatName, ModelRoutes};
 use super::log::LogFormat;
 use super::ServeConfig;
-use crate::cli::{LogFormatArg, ServeArgs};
+use crate::cli::{LogFormatArg, MaxTokensField, ServeArgs};
 use crate::keys::fingerprint;
 use crate::protocol::Dialect;
 
@@ -139,6 +139,10 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Effective> {
         extra_headers,
         metrics: args.metrics.or(a2o.metrics).unwrap_or(false),
         threads: args.threads.or(a2o.threads).unwrap_or(0),
+        max_tokens_field: args
+            .max_tokens_field
+            .or(a2o.max_tokens_field)
+            .unwrap_or(MaxTokensField::Auto),
     };
     // Stored upstream keys must never make an open relay: clients then need a proxy key,
     // unless only this machine can connect.
@@ -190,6 +194,11 @@ pub fn describe(config: &ServeConfig) -> Value {
         "log_bodies": config.log_bodies,
         "metrics": config.metrics,
         "threads": config.worker_threads(),
+        "max_tokens_field": match config.max_tokens_field {
+            MaxTokensField::Auto => "auto",
+            MaxTokensField::MaxTokens => "max_tokens",
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+        },
         "proxy_keys": config.proxy_keys.iter().map(|k| mask(k)).collect::<Vec<_>>(),
         "extra_headers": config.extra_headers.iter().map(|(n, _)| (n.as_str().to_owned(), Value::from("<masked>"))).collect::<serde_json::Map<_, _>>(),
         "models": config.routes.describe(),
