@@ -148,8 +148,10 @@ pub enum MaxTokensField {
     /// `max_completion_tokens` for every other
     Auto,
     /// Always `max_tokens` (older OpenAI-compatible servers)
+    #[value(name = "max_tokens", alias = "max-tokens")]
     MaxTokens,
     /// Always `max_completion_tokens` (the current OpenAI field)
+    #[value(name = "max_completion_tokens", alias = "max-completion-tokens")]
     MaxCompletionTokens,
 }
 

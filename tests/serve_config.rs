@@ -528,3 +528,31 @@ fn config_errors_name_the_line_and_unknown_keys_are_reported() {
         .stderr(predicate::str::contains("model_list.0.litellm_params.rpm"))
         .stderr(predicate::str::contains("litellm_settings"));
 }
+
+#[test]
+fn max_tokens_field_is_read_from_flag_env_and_file() {
+    let field = |args: &[&str], env: Option<&str>| -> String {
+        let mut command = assert_cmd::Command::cargo_bin("a2o").unwrap();
+        command
+            .args(["serve", "--no-dotenv", "--print-config"])
+            .args(args);
+        match env {
+            Some(value) => command.env("A2O_MAX_TOKENS_FIELD", value),
+            None => command.env_remove("A2O_MAX_TOKENS_FIELD"),
+        };
+        let output = command.assert().success().get_output().stdout.clone();
+        let effective: Value = serde_json::from_slice(&output).unwrap();
+        effective["max_tokens_field"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(field(&[], None), "auto");
+    assert_eq!(field(&[], Some("max_tokens")), "max_tokens");
+    assert_eq!(
+        field(
+            &["--max-tokens-field", "max-completion-tokens"],
+            Some("max_tokens")
+        ),
+        "max_completion_tokens"
+    );
+    let config = write_config("a2o:\n  max_tokens_field: max_tokens\n");
+    assert_eq!(field(&["--config", config.as_str()], None), "max_tokens");
+}
