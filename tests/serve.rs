@@ -883,6 +883,61 @@ async fn models_health_root_and_head() {
         .await
         .unwrap();
     assert_eq!(list["data"][0]["display_name"], "Claude A");
+
+    // `models.retrieve`: one model from the same list, in the client's dialect, or a 404.
+    let model: Value = http()
+        .get(format!("{}/v1/models/claude-a", proxy.openai))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        model,
+        json!({"id": "claude-a", "object": "model", "created": 0, "owned_by": "a2o"})
+    );
+    let model: Value = http()
+        .get(format!("{}/v1/models/claude-a", proxy.anthropic))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(model["type"], "model");
+    assert_eq!(model["display_name"], "Claude A");
+    assert_eq!(
+        model["created_at"], "2025-01-01T00:00:00Z",
+        "the upstream's own object"
+    );
+    for (front, dialect) in [
+        (&proxy.openai, Dialect::OpenAi),
+        (&proxy.anthropic, Dialect::Anthropic),
+    ] {
+        let resp = http()
+            .get(format!("{front}/v1/models/no-such-model"))
+            .header("x-api-key", "k")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        let body: Value = resp.json().await.unwrap();
+        let message = match dialect {
+            Dialect::OpenAi => body["error"]["message"].as_str(),
+            Dialect::Anthropic => {
+                assert_eq!(body["type"], "error");
+                body["error"]["message"].as_str()
+            }
+        };
+        assert!(
+            message.is_some_and(|m| m.contains("no-such-model")),
+            "{body}"
+        );
+    }
     let health = http()
         .get(format!("{}/health", proxy.anthropic))
         .send()
@@ -905,8 +960,8 @@ async fn models_health_root_and_head() {
         .await
         .unwrap();
     assert_eq!(head.status(), 200);
-    // /health never reaches the upstream.
-    assert_eq!(upstream.received_requests().await.unwrap().len(), 2);
+    // Two lists and four retrievals asked the upstream's list; /health never reaches it.
+    assert_eq!(upstream.received_requests().await.unwrap().len(), 6);
     proxy.shutdown().await;
 }
 

@@ -221,6 +221,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages", post(proxy::messages))
         .route("/v1/messages/count_tokens", post(proxy::count_tokens))
         .route("/v1/models", get(proxy::models))
+        .route("/v1/models/{id}", get(proxy::model))
         .route("/health", get(proxy::health))
         .route("/", get(proxy::root))
         .fallback(proxy::not_found)

@@ -1397,17 +1397,81 @@ pub async fn count_tokens(
 /// `GET /v1/models` in the client's dialect: Anthropic if it sent `anthropic-version`, else the
 /// front's. The upstream's list when a key is given and it answers; a static list otherwise.
 pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
-    let shared = &state.shared;
-    let client = if headers.contains_key("anthropic-version") {
+    let client = models_dialect(&state, &headers);
+    match known_models(&state.shared, &headers, client).await {
+        Ok(KnownModels::Upstream(list)) => json_response(200, list.to_string().into_bytes(), None),
+        Ok(KnownModels::Ids(ids)) => {
+            json_response(200, model_list(client, &ids).to_string().into_bytes(), None)
+        }
+        Err(err) => err.response(client),
+    }
+}
+
+/// `GET /v1/models/{id}` (the SDKs' `models.retrieve`): the model from the same list as
+/// `GET /v1/models`, or a 404 in the client's dialect.
+pub async fn model(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let client = models_dialect(&state, &headers);
+    let found = match known_models(&state.shared, &headers, client).await {
+        Ok(KnownModels::Upstream(list)) => list
+            .get("data")
+            .and_then(Value::as_array)
+            .and_then(|models| {
+                models
+                    .iter()
+                    .find(|m| m.get("id").and_then(Value::as_str) == Some(id.as_str()))
+            })
+            .cloned(),
+        Ok(KnownModels::Ids(ids)) => ids
+            .iter()
+            .find(|(known, _)| *known == id)
+            .and_then(|entry| {
+                model_list(client, std::slice::from_ref(entry))["data"]
+                    .get(0)
+                    .cloned()
+            }),
+        Err(err) => return err.response(client),
+    };
+    match found {
+        Some(model) => json_response(200, model.to_string().into_bytes(), None),
+        None => {
+            AppError::client(
+                404,
+                format!(
+                    "model `{id}` is not in the model list (GET /v1/models shows what this server knows)"
+                ),
+            )
+            .response(client)
+        }
+    }
+}
+
+/// The dialect of a models request: Anthropic if it sent `anthropic-version`, else the front's.
+fn models_dialect(state: &AppState, headers: &HeaderMap) -> Dialect {
+    if headers.contains_key("anthropic-version") {
         Dialect::Anthropic
     } else {
         state.front
-    };
+    }
+}
+
+/// The models a2o can name: the upstream's own list when it speaks the client's dialect and
+/// nothing else is configured, else ids from the configuration, the upstream and a static list.
+enum KnownModels {
+    Upstream(Value),
+    Ids(Vec<(String, Option<String>)>),
+}
+
+async fn known_models(
+    shared: &Shared,
+    headers: &HeaderMap,
+    client: Dialect,
+) -> Result<KnownModels, AppError> {
     let upstream = shared.config.upstream_protocol;
-    let keys = match request_keys(shared, &headers, client) {
-        Ok(keys) => keys,
-        Err(err) => return err.response(client),
-    };
+    let keys = request_keys(shared, headers, client)?;
     let mut ids: Vec<(String, Option<String>)> = shared
         .config
         .routes
@@ -1417,7 +1481,7 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Respon
         .collect();
     if let Some(keys) = keys {
         let key = keys.get(shared.pools.plan(keys.pool(), Instant::now())[0]);
-        let headers = upstream_headers(shared, &headers, upstream, key, false, false);
+        let headers = upstream_headers(shared, headers, upstream, key, false, false);
         let sent = match shared.upstream_url(&shared.config.upstream, "/v1/models", None) {
             Ok(url) => shared
                 .client
@@ -1434,7 +1498,7 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Respon
                     .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(drop))
                 {
                     if upstream == client && ids.is_empty() {
-                        return json_response(200, list.to_string().into_bytes(), None);
+                        return Ok(KnownModels::Upstream(list));
                     }
                     ids.extend(model_ids(&list));
                 }
@@ -1448,7 +1512,7 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .map(|(id, _)| ((*id).to_owned(), None))
             .collect();
     }
-    json_response(200, model_list(client, &ids).to_string().into_bytes(), None)
+    Ok(KnownModels::Ids(ids))
 }
 
 /// Models listed when the upstream's list can't be had.

@@ -372,6 +372,14 @@ def test_models_list(claude, mock, upstream):
     assert all(model.type == "model" for model in models)
 
 
+def test_models_retrieve(claude, mock, upstream):
+    expected = "claude-mock-1" if upstream == "anthropic" else "gpt-mock-1"
+    model = claude.models.retrieve(expected)
+    assert (model.id, model.type) == (expected, "model")
+    with pytest.raises(anthropic.NotFoundError):
+        claude.models.retrieve("no-such-model")
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 def test_missing_key_is_a2os_own_401(proxy, mock, upstream, monkeypatch):

@@ -381,6 +381,14 @@ def test_models_list(oai, mock, upstream):
     assert all(model.object == "model" for model in models)
 
 
+def test_models_retrieve(oai, mock, upstream):
+    expected = "claude-mock-1" if upstream == "anthropic" else "gpt-mock-1"
+    model = oai.models.retrieve(expected)
+    assert (model.id, model.object) == (expected, "model")
+    with pytest.raises(openai.NotFoundError):
+        oai.models.retrieve("no-such-model")
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 def test_missing_key_is_a2os_own_401(make_openai, mock, upstream):
