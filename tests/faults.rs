@@ -291,6 +291,8 @@ enum RawReply {
     SseThenClose(Vec<u8>),
     /// A 307 redirect to `location`.
     Redirect(&'static str),
+    /// A 301 redirect to `location` whose body is a JSON error, as some gateways send.
+    RedirectJson(&'static str),
 }
 
 /// A loopback upstream that answers every connection with `reply`; counts connections.
@@ -335,6 +337,15 @@ async fn raw_upstream(reply: RawReply) -> (String, Arc<AtomicUsize>) {
                     RawReply::Redirect(location) => {
                         let reply = format!(
                             "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        );
+                        let _ = socket.write_all(reply.as_bytes()).await;
+                        let _ = socket.shutdown().await;
+                    }
+                    RawReply::RedirectJson(location) => {
+                        let body = r#"{"error":{"type":"moved","message":"moved"}}"#;
+                        let reply = format!(
+                            "HTTP/1.1 301 Moved Permanently\r\nlocation: {location}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
                         );
                         let _ = socket.write_all(reply.as_bytes()).await;
                         let _ = socket.shutdown().await;
@@ -592,6 +603,18 @@ async fn timeout_messages_name_sub_second_timeouts_correctly() {
 async fn redirects_are_not_followed_and_the_error_says_where_they_point() {
     const LOCATION: &str = "https://api.elsewhere.example/v1/messages";
     for (client, upstream) in ROUTES {
+        // A redirect with a JSON error body is no more an answer than one without.
+        let (url, _) = raw_upstream(RawReply::RedirectJson(LOCATION)).await;
+        let proxy = start(config(&url, upstream)).await;
+        let resp = send(request(&proxy, client, "k", "hi", false)).await;
+        let (status, message) = error_of(client, resp).await;
+        assert_eq!(status, 502, "{client:?}->{upstream:?}: {message}");
+        assert!(
+            message.contains("301") && message.contains(LOCATION),
+            "{message}"
+        );
+        proxy.shutdown().await;
+
         let (url, connections) = raw_upstream(RawReply::Redirect(LOCATION)).await;
         let proxy = start(config(&url, upstream)).await;
         for stream in [false, true] {

@@ -444,7 +444,7 @@ async fn passthrough(
     } else {
         None
     };
-    let make_body = |model: Option<&str>| match (&doc, model) {
+    let make_body = |deployment: &DeploymentTry| match (&doc, deployment.model.as_deref()) {
         (None, _) => body.clone(),
         (Some(doc), model) => {
             let mut doc = doc.clone();
@@ -512,6 +512,25 @@ async fn passthrough(
     Ok(sse_response(Body::from(out)))
 }
 
+/// A translated request for one deployment: its own `model`, and the output limit moved from
+/// `rename.0` to `rename.1` (unless the document already has the latter).
+fn rewritten(bytes: &[u8], model: Option<&str>, rename: Option<(&str, &str)>) -> Vec<u8> {
+    let Ok(mut doc) = serde_json::from_slice::<Map<String, Value>>(bytes) else {
+        return bytes.to_vec();
+    };
+    if let Some(model) = model {
+        doc.insert("model".to_owned(), Value::from(model));
+    }
+    if let Some((from, to)) = rename {
+        if !doc.contains_key(to) {
+            if let Some(limit) = doc.shift_remove(from) {
+                doc.insert(to.to_owned(), limit);
+            }
+        }
+    }
+    serde_json::to_vec(&doc).unwrap_or_else(|_| bytes.to_vec())
+}
+
 /// A JSON document with its top-level `model` replaced (bytes unchanged if it isn't an object).
 fn with_model(bytes: &[u8], model: &str) -> Vec<u8> {
     match serde_json::from_slice::<Map<String, Value>>(bytes) {
@@ -559,12 +578,12 @@ async fn translate(
             let mut converted = convert::anthropic_to_openai::request(req, &opts, &mut losses)
                 .map_err(convert_error)?;
             converted.stream = Some(upstream_stream).filter(|s| *s);
-            let base = call
-                .target
-                .deployments
-                .first()
-                .map_or("", |d| d.base.as_str());
-            if config.uses_max_tokens(base) && converted.max_tokens.is_none() {
+            // Serialised for the first deployment; `make_body` renames the field for any other
+            // that wants the other one.
+            let first = call.target.deployments.first();
+            if first.is_some_and(|d| config.uses_max_tokens(&d.base))
+                && converted.max_tokens.is_none()
+            {
                 converted.max_tokens = converted.max_completion_tokens.take();
             }
             // Ask for usage always; the stream machine forwards it only if the client asked.
@@ -581,11 +600,25 @@ async fn translate(
         log.stream = client_stream;
         log.losses.extend(losses.iter().map(|l| l.path.clone()));
     }
-    // Serialised once; only a deployment with its own model name pays for a rewrite.
+    // Serialised once; only a deployment with its own model name, or one that wants the other
+    // output-limit field than the first, pays for a rewrite.
     let converted = Bytes::from(converted);
-    let make_body = |model: Option<&str>| match model {
-        None => converted.clone(),
-        Some(model) => Bytes::from(with_model(&converted, model)),
+    let limit_field_of = |deployment: &DeploymentTry| {
+        (call.client == Dialect::Anthropic && call.upstream() == Dialect::OpenAi).then(|| {
+            if config.uses_max_tokens(&deployment.base) {
+                ("max_completion_tokens", "max_tokens")
+            } else {
+                ("max_tokens", "max_completion_tokens")
+            }
+        })
+    };
+    let serialized_field = call.target.deployments.first().and_then(limit_field_of);
+    let make_body = |deployment: &DeploymentTry| {
+        let rename = limit_field_of(deployment).filter(|field| Some(*field) != serialized_field);
+        match (deployment.model.as_deref(), rename) {
+            (None, None) => converted.clone(),
+            (model, rename) => Bytes::from(rewritten(&converted, model, rename)),
+        }
     };
     let Sent { reply, exhausted } = send(
         call,
@@ -687,7 +720,7 @@ fn convert_error(e: convert::ConvertError) -> AppError {
 async fn send(
     call: Call<'_>,
     path: &'static str,
-    make_body: &(dyn Fn(Option<&str>) -> Bytes + Sync),
+    make_body: &(dyn Fn(&DeploymentTry) -> Bytes + Sync),
     stream: bool,
     passthrough: bool,
     log: &mut Option<RequestLog>,
@@ -703,7 +736,7 @@ async fn send(
             path,
             if passthrough { call.uri.query() } else { None },
         )?;
-        let body = make_body(deployment.model.as_deref());
+        let body = make_body(deployment);
         let key_pool = deployment.keys.pool();
         for index in shared.pools.plan(key_pool, Instant::now()) {
             attempt += 1;
@@ -1070,6 +1103,8 @@ async fn upstream_error(call: Call<'_>, reply: Reply, exhausted: Option<&str>) -
     };
     let mut losses = Losses::new();
     let converted = match (call.upstream(), call.client) {
+        // Whatever a redirect's body says, it is no answer to the request.
+        _ if (300..400).contains(&status) => None,
         (Dialect::Anthropic, Dialect::Anthropic) | (Dialect::OpenAi, Dialect::OpenAi) => {
             if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
                 Some((status, body.to_vec()))
@@ -1362,7 +1397,7 @@ pub async fn count_tokens(
             uri: &uri,
             headers: &headers,
         };
-        let make_body = |model: Option<&str>| match model {
+        let make_body = |deployment: &DeploymentTry| match deployment.model.as_deref() {
             Some(model) => Bytes::from(with_model(&body, model)),
             None => body.clone(),
         };
@@ -1610,4 +1645,48 @@ pub async fn not_found(State(state): State<AppState>, method: Method, uri: Uri) 
         ),
     )
     .response(state.front)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::rewritten;
+
+    fn rewrite(body: Value, model: Option<&str>, rename: Option<(&str, &str)>) -> Value {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        serde_json::from_slice(&rewritten(&bytes, model, rename)).unwrap()
+    }
+
+    #[test]
+    fn a_deployment_gets_its_model_and_its_output_limit_field() {
+        let body = json!({"model": "a", "max_completion_tokens": 20, "messages": []});
+        assert_eq!(
+            rewrite(
+                body.clone(),
+                Some("b"),
+                Some(("max_completion_tokens", "max_tokens"))
+            ),
+            json!({"model": "b", "messages": [], "max_tokens": 20})
+        );
+        assert_eq!(
+            rewrite(
+                body.clone(),
+                None,
+                Some(("max_completion_tokens", "max_tokens"))
+            ),
+            json!({"model": "a", "messages": [], "max_tokens": 20})
+        );
+        assert_eq!(rewrite(body.clone(), None, None), body);
+        // A field the document already has is left alone.
+        let both = json!({"max_tokens": 5, "max_completion_tokens": 20});
+        assert_eq!(
+            rewrite(
+                both.clone(),
+                None,
+                Some(("max_completion_tokens", "max_tokens"))
+            ),
+            both
+        );
+    }
 }

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// The `user-agent` of every upstream request.
 const USER_AGENT: &str = concat!("a2o/", env!("CARGO_PKG_VERSION"));
@@ -96,7 +96,19 @@ impl UpstreamError {
     }
 
     fn from_hyper(err: &hyper_util::client::legacy::Error) -> Self {
-        let kind = if err.is_connect() {
+        // The connector gives each resolved address its share of the connect timeout, and the
+        // kernel has its own: both surface as an io `TimedOut` somewhere in the chain.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        let mut timed_out = false;
+        while let Some(current) = cause {
+            timed_out |= current
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+            cause = current.source();
+        }
+        let kind = if timed_out {
+            UpstreamErrorKind::Timeout
+        } else if err.is_connect() {
             UpstreamErrorKind::Connect
         } else {
             UpstreamErrorKind::Transport
@@ -246,6 +258,8 @@ impl UpstreamClient {
             Inner::Direct(Box::new(
                 Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(90))
+                    // Without a timer idle connections are only dropped when next checked out.
+                    .pool_timer(TokioTimer::new())
                     .build(https),
             ))
         };

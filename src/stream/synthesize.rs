@@ -190,7 +190,7 @@ pub fn openai_items(response: openai::ChatResponse) -> Vec<OpenAiStreamItem> {
         // vLLM's and OpenRouter's name for reasoning travels with the reasoning; any other
         // field of the message goes with the role, so a replayed stream keeps it.
         let mut reasoning_extra = Map::new();
-        if let Some(reasoning) = extra.shift_remove("reasoning") {
+        if let Some(reasoning) = extra.shift_remove("reasoning").filter(|r| !r.is_null()) {
             reasoning_extra.insert("reasoning".to_owned(), reasoning);
         }
         items.push(chunk(
