@@ -191,11 +191,17 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             logger.event(&format!("warning: {warning}"));
         }
         let upstream = format!("{} ({})", config.upstream, config.upstream_protocol.name());
+        let threads = config.worker_threads();
         let bound = a2o::server::bind(config, logger.clone()).await?;
         // Best effort: a closed stdout (a supervisor that read the addresses and left) must not
         // stop the server.
+        let via = if bound.upstream_is_proxied() {
+            "  via proxy:       from HTTPS_PROXY / HTTP_PROXY / ALL_PROXY\n"
+        } else {
+            ""
+        };
         let banner = format!(
-            "a2o {} listening\n  anthropic front: http://{}\n  openai front:    http://{}\n  upstream:        {upstream}\n",
+            "a2o {} listening\n  anthropic front: http://{}\n  openai front:    http://{}\n  upstream:        {upstream}\n{via}  threads:         {threads}\n",
             env!("CARGO_PKG_VERSION"),
             bound.anthropic_addr,
             bound.openai_addr

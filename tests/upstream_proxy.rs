@@ -96,9 +96,20 @@ fn requests_go_through_the_proxy_from_the_environment() {
         .expect("a2o serve starts");
     let stdout = child.stdout.take().unwrap();
     let serve = Serve(child);
-    let front = BufReader::new(stdout)
+    // The banner ends with the thread count; it says the proxy is in use.
+    let banner: Vec<String> = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
+        .take_while(|line| !line.trim().starts_with("threads:"))
+        .collect();
+    assert!(
+        banner
+            .iter()
+            .any(|line| line.trim().starts_with("via proxy:")),
+        "{banner:?}"
+    );
+    let front = banner
+        .iter()
         .find_map(|line| {
             line.trim()
                 .strip_prefix("openai front:")

@@ -237,6 +237,13 @@ pub struct Bound {
     shared: Arc<Shared>,
 }
 
+impl Bound {
+    /// Whether upstream requests go through an outbound proxy from the environment.
+    pub fn upstream_is_proxied(&self) -> bool {
+        self.shared.client.is_proxied()
+    }
+}
+
 /// Binds both fronts (port 0 picks a free port).
 pub async fn bind(config: ServeConfig, logger: Logger) -> anyhow::Result<Bound> {
     use anyhow::Context;
