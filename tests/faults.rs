@@ -8,17 +8,18 @@
 //! open-stream counter) and raw TCP listeners for faults no HTTP server will produce.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use a2o::mock::{self, MockOptions, MockState};
 use a2o::protocol::Dialect;
-use a2o::server::log::{LogFormat, Logger};
-use a2o::server::{self, ServeConfig};
+use a2o::server::ServeConfig;
 use a2o::stream::validate::{validate_anthropic_bytes, validate_openai_bytes};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+mod common;
+use common::{http, start, start_mock, Proxy};
 
 /// Upper bound on any single client call in these tests; a hang fails instead of blocking.
 const CALL_LIMIT: Duration = Duration::from_secs(20);
@@ -33,38 +34,6 @@ const ROUTES: [(Dialect, Dialect); 4] = [
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-struct Proxy {
-    anthropic: String,
-    openai: String,
-    logs: Arc<Mutex<Vec<String>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Proxy {
-    fn front(&self, client: Dialect) -> &str {
-        match client {
-            Dialect::Anthropic => &self.anthropic,
-            Dialect::OpenAi => &self.openai,
-        }
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("a2o shuts down within its grace period")
-            .expect("server task")
-            .expect("server ran");
-    }
-}
-
 fn config(upstream: &str, protocol: Dialect) -> ServeConfig {
     ServeConfig {
         host: "127.0.0.1".into(),
@@ -77,58 +46,6 @@ fn config(upstream: &str, protocol: Dialect) -> ServeConfig {
         shutdown_grace: Duration::from_secs(2),
         ..ServeConfig::default()
     }
-}
-
-async fn start(config: ServeConfig) -> Proxy {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink_logs = logs.clone();
-    let logger = Logger {
-        format: LogFormat::Text,
-        sink: Arc::new(move |line: &str| sink_logs.lock().unwrap().push(line.to_owned())),
-    };
-    let bound = server::bind(config, logger).await.expect("bind");
-    let anthropic = format!("http://{}", bound.anthropic_addr);
-    let openai = format!("http://{}", bound.openai_addr);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(bound.run(async move {
-        let _ = rx.await;
-    }));
-    Proxy {
-        anthropic,
-        openai,
-        logs,
-        stop: Some(tx),
-        task,
-    }
-}
-
-struct Mock {
-    url: String,
-    state: MockState,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start_mock() -> Mock {
-    let (addr, server) = mock::bind(&MockOptions {
-        host: "127.0.0.1".into(),
-        port: 0,
-    })
-    .await
-    .expect("mock binds");
-    let state = server.state();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.serve(async move {
-        let _ = stopped.await;
-    }));
-    Mock {
-        url: format!("http://{addr}"),
-        state,
-        _stop: stop,
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 /// A request in the client's dialect, on its own path, with the key in its own header.

@@ -5,50 +5,22 @@
 //! TCP where HTTP clients refuse to). a2o must answer each with a 4xx in the caller's dialect
 //! (or pass it to the upstream to judge, in pass-through), never a 5xx, a panic or a hang.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use a2o::mock::{self, MockOptions, MockState};
 use a2o::protocol::Dialect;
-use a2o::server::log::{LogFormat, Logger};
-use a2o::server::{self, ServeConfig};
+use a2o::server::ServeConfig;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod common;
+use common::{start, start_mock, Mock, Proxy};
+
 const CALL_LIMIT: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // Harness
-
-struct Proxy {
-    anthropic: String,
-    openai: String,
-    logs: Arc<Mutex<Vec<String>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Proxy {
-    fn front(&self, front: Dialect) -> &str {
-        match front {
-            Dialect::Anthropic => &self.anthropic,
-            Dialect::OpenAi => &self.openai,
-        }
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("a2o shuts down")
-            .expect("server task")
-            .expect("server ran");
-    }
-}
 
 fn config(upstream: &str, protocol: Dialect) -> ServeConfig {
     ServeConfig {
@@ -61,54 +33,6 @@ fn config(upstream: &str, protocol: Dialect) -> ServeConfig {
         max_retry_wait: Duration::from_millis(50),
         shutdown_grace: Duration::from_secs(2),
         ..ServeConfig::default()
-    }
-}
-
-async fn start(config: ServeConfig) -> Proxy {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink_logs = logs.clone();
-    let logger = Logger {
-        format: LogFormat::Text,
-        sink: Arc::new(move |line: &str| sink_logs.lock().unwrap().push(line.to_owned())),
-    };
-    let bound = server::bind(config, logger).await.expect("bind");
-    let anthropic = format!("http://{}", bound.anthropic_addr);
-    let openai = format!("http://{}", bound.openai_addr);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(bound.run(async move {
-        let _ = rx.await;
-    }));
-    Proxy {
-        anthropic,
-        openai,
-        logs,
-        stop: Some(tx),
-        task,
-    }
-}
-
-struct Mock {
-    url: String,
-    state: MockState,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start_mock() -> Mock {
-    let (addr, server) = mock::bind(&MockOptions {
-        host: "127.0.0.1".into(),
-        port: 0,
-    })
-    .await
-    .expect("mock binds");
-    let state = server.state();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.serve(async move {
-        let _ = stopped.await;
-    }));
-    Mock {
-        url: format!("http://{addr}"),
-        state,
-        _stop: stop,
     }
 }
 

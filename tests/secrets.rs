@@ -8,20 +8,22 @@
 //! body, in a response header and in a stream, for a key pool, through reports and recordings.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use a2o::cli::{Cli, Command};
-use a2o::mock::{self, MockOptions, MockState};
 use a2o::protocol::Dialect;
-use a2o::server::log::{LogFormat, Logger};
-use a2o::server::{self, settings, ServeConfig};
+use a2o::server::log::LogFormat;
+use a2o::server::{settings, ServeConfig};
 use clap::Parser;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock as WireMock, MockServer, ResponseTemplate};
+
+mod common;
+use common::{http, start, start_mock, Proxy};
 
 const CALL_LIMIT: Duration = Duration::from_secs(20);
 
@@ -37,37 +39,6 @@ const FAILING_KEY: &str = "sk-public-failing";
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-struct Proxy {
-    anthropic: String,
-    openai: String,
-    logs: Arc<Mutex<Vec<String>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Proxy {
-    fn front(&self, front: Dialect) -> &str {
-        match front {
-            Dialect::Anthropic => &self.anthropic,
-            Dialect::OpenAi => &self.openai,
-        }
-    }
-
-    async fn shutdown(mut self) -> String {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let logs = self.logs.clone();
-        tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("a2o shuts down")
-            .expect("server task")
-            .expect("server ran");
-        let lines = logs.lock().unwrap().join("\n");
-        lines
-    }
-}
-
 fn config(upstream: &str, protocol: Dialect) -> ServeConfig {
     ServeConfig {
         host: "127.0.0.1".into(),
@@ -79,29 +50,6 @@ fn config(upstream: &str, protocol: Dialect) -> ServeConfig {
         max_retry_wait: Duration::from_millis(20),
         shutdown_grace: Duration::from_secs(2),
         ..ServeConfig::default()
-    }
-}
-
-async fn start(config: ServeConfig) -> Proxy {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink_logs = logs.clone();
-    let logger = Logger {
-        format: config.log_format,
-        sink: Arc::new(move |line: &str| sink_logs.lock().unwrap().push(line.to_owned())),
-    };
-    let bound = server::bind(config, logger).await.expect("bind");
-    let anthropic = format!("http://{}", bound.anthropic_addr);
-    let openai = format!("http://{}", bound.openai_addr);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(bound.run(async move {
-        let _ = rx.await;
-    }));
-    Proxy {
-        anthropic,
-        openai,
-        logs,
-        stop: Some(tx),
-        task,
     }
 }
 
@@ -124,31 +72,6 @@ async fn start_args(args: &[&str]) -> Proxy {
     };
     let effective = settings::resolve(&serve_args).expect("settings");
     start(effective.config).await
-}
-
-struct Mock {
-    url: String,
-    state: MockState,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start_mock() -> Mock {
-    let (addr, server) = mock::bind(&MockOptions {
-        host: "127.0.0.1".into(),
-        port: 0,
-    })
-    .await
-    .expect("mock binds");
-    let state = server.state();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.serve(async move {
-        let _ = stopped.await;
-    }));
-    Mock {
-        url: format!("http://{addr}"),
-        state,
-        _stop: stop,
-    }
 }
 
 /// A self-deleting config file.
@@ -187,10 +110,6 @@ async fn canary() -> (String, Arc<AtomicUsize>) {
         }
     });
     (addr.to_string(), hits)
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 fn request_body(text: &str, stream: bool) -> Value {

@@ -2,38 +2,18 @@
 //! requests, key rotation and failover, timeouts, streaming, errors in the caller's dialect,
 //! logs without keys, and graceful shutdown.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use a2o::protocol::Dialect;
-use a2o::server::log::{LogFormat, Logger};
-use a2o::server::{self, ServeConfig};
+use a2o::server::ServeConfig;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-struct Proxy {
-    anthropic: String,
-    openai: String,
-    logs: Arc<Mutex<Vec<String>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Proxy {
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.await.expect("server task").expect("server ran");
-    }
-}
+mod common;
+use common::{http, start};
 
 fn config(upstream: &str, protocol: Dialect) -> ServeConfig {
     ServeConfig {
@@ -47,33 +27,6 @@ fn config(upstream: &str, protocol: Dialect) -> ServeConfig {
         shutdown_grace: Duration::from_secs(5),
         ..ServeConfig::default()
     }
-}
-
-async fn start(config: ServeConfig) -> Proxy {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink_logs = logs.clone();
-    let logger = Logger {
-        format: LogFormat::Text,
-        sink: Arc::new(move |line: &str| sink_logs.lock().unwrap().push(line.to_owned())),
-    };
-    let bound = server::bind(config, logger).await.expect("bind");
-    let anthropic = format!("http://{}", bound.anthropic_addr);
-    let openai = format!("http://{}", bound.openai_addr);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(bound.run(async move {
-        let _ = rx.await;
-    }));
-    Proxy {
-        anthropic,
-        openai,
-        logs,
-        stop: Some(tx),
-        task,
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 fn anthropic_message() -> Value {
