@@ -3,19 +3,18 @@
 //! untrusted certificate is a 502 that says why. Runs the binary as a child process, because
 //! the trust store is read from the process environment.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use tokio_rustls::rustls;
+
+mod common;
+use common::{post_raw, ServeProcess};
 
 const ANSWER: &str = r#"{"id":"msg_tls","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[{"type":"text","text":"over TLS"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":2}}"#;
 
@@ -103,76 +102,22 @@ fn https_upstream(
     (port, protocols)
 }
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `a2o serve` in front of `upstream` with `SSL_CERT_FILE` set to `ca_file`; returns it
-/// and its Anthropic front's address.
-fn serve(upstream: &str, ca_file: &std::path::Path) -> (Serve, String) {
-    let mut child = Command::cargo_bin("a2o")
-        .expect("binary builds")
-        .args([
-            "serve",
-            "--no-dotenv",
-            "--host",
-            "127.0.0.1",
-            "--anthropic-port",
-            "0",
-            "--openai-port",
-            "0",
-            "--upstream",
-            upstream,
-            "--upstream-protocol",
-            "anthropic",
-        ])
-        .env("SSL_CERT_FILE", ca_file)
-        .env_remove("SSL_CERT_DIR")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("a2o serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let serve = Serve(child);
-    let front = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.trim()
-                .strip_prefix("anthropic front:")
-                .map(|rest| rest.trim().trim_start_matches("http://").to_owned())
-        })
-        .expect("the Anthropic front's address on stdout");
-    (serve, front)
-}
-
-/// One Anthropic request to `front`; the raw HTTP response.
-fn ask(front: &str) -> String {
-    let body = r#"{"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"Hi"}]}"#;
-    let mut client = TcpStream::connect(front).expect("connect to a2o");
-    client
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        client,
-        "POST /v1/messages HTTP/1.1\r\nhost: a2o\r\nx-api-key: sk-test-0123456789\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
+/// `a2o serve` in front of `upstream`, trusting only what `ca_file` holds (`SSL_CERT_FILE`).
+fn serve(upstream: &str, ca_file: &std::path::Path) -> ServeProcess {
+    ServeProcess::start(
+        &["--upstream", upstream, "--upstream-protocol", "anthropic"],
+        &[("SSL_CERT_FILE", ca_file.as_os_str())],
     )
-    .unwrap();
-    let mut response = String::new();
-    client.read_to_string(&mut response).expect("a2o answers");
-    response
+}
+
+/// One Anthropic request to the Anthropic front; the raw HTTP response.
+fn ask(serve: &ServeProcess) -> String {
+    post_raw(
+        &serve.front("anthropic"),
+        "/v1/messages",
+        &[("x-api-key", "sk-test-0123456789")],
+        r#"{"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"Hi"}]}"#,
+    )
 }
 
 #[test]
@@ -184,8 +129,8 @@ fn https_upstream_is_trusted_through_the_system_store_and_speaks_http2() {
     std::fs::write(&trusted, &ca_pem).unwrap();
     let (port, protocols) = https_upstream(chain, key);
 
-    let (serve_trusting, front) = serve(&format!("https://localhost:{port}"), &trusted);
-    let response = ask(&front);
+    let serve_trusting = serve(&format!("https://localhost:{port}"), &trusted);
+    let response = ask(&serve_trusting);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("over TLS"), "{response}");
     assert_eq!(
@@ -198,8 +143,8 @@ fn https_upstream_is_trusted_through_the_system_store_and_speaks_http2() {
     // The same upstream with a trust store that lacks its CA: refused, and the client is told.
     let other_ca = dir.join("other-ca.pem");
     std::fs::write(&other_ca, certificates().0).unwrap();
-    let (_serve_distrusting, front) = serve(&format!("https://localhost:{port}"), &other_ca);
-    let response = ask(&front);
+    let serve_distrusting = serve(&format!("https://localhost:{port}"), &other_ca);
+    let response = ask(&serve_distrusting);
     assert!(response.starts_with("HTTP/1.1 502"), "{response}");
     assert!(response.contains("certificate"), "{response}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -103,3 +103,115 @@ pub async fn start_mock() -> Mock {
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
+
+// ---------------------------------------------------------------------------------------------
+// `a2o serve` as a child process, for what is read from the process environment (outbound
+// proxies, the system trust store).
+
+/// Environment variables that change how a2o reaches upstreams; removed from every child unless
+/// the test sets them.
+const UPSTREAM_ENVIRONMENT: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_DIR",
+    "A2O_MAX_TOKENS_FIELD",
+];
+
+/// A running `a2o serve` child on free loopback ports; killed when dropped.
+pub struct ServeProcess {
+    child: std::process::Child,
+    /// The startup banner's lines, up to and including the last (`threads:`).
+    pub banner: Vec<String>,
+}
+
+impl ServeProcess {
+    /// Starts `a2o serve` with `args` after the loopback/free-port ones, and `env` set.
+    pub fn start(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        use std::io::BufRead;
+
+        use assert_cmd::cargo::CommandCargoExt;
+
+        let mut command = std::process::Command::cargo_bin("a2o").expect("binary builds");
+        command.args([
+            "serve",
+            "--no-dotenv",
+            "--host",
+            "127.0.0.1",
+            "--anthropic-port",
+            "0",
+            "--openai-port",
+            "0",
+        ]);
+        command.args(args);
+        for name in UPSTREAM_ENVIRONMENT {
+            command.env_remove(name);
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("a2o serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut banner = Vec::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let last = line.trim().starts_with("threads:");
+            banner.push(line);
+            if last {
+                break;
+            }
+        }
+        Self { child, banner }
+    }
+
+    /// `host:port` of the front named `front` (`anthropic` or `openai`) in the banner.
+    pub fn front(&self, front: &str) -> String {
+        let label = format!("{front} front:");
+        self.banner
+            .iter()
+            .find_map(|line| line.trim().strip_prefix(label.as_str()))
+            .map(|rest| rest.trim().trim_start_matches("http://").to_owned())
+            .unwrap_or_else(|| panic!("no {label} line in {:?}", self.banner))
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// POSTs `body` as JSON to `path` on `front` (`host:port`) over a fresh connection and returns
+/// the raw response, head and body.
+pub fn post_raw(front: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::{Read, Write};
+
+    let mut client = std::net::TcpStream::connect(front).expect("connect to a2o");
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut request = format!("POST {path} HTTP/1.1\r\nhost: a2o\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!(
+        "content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    client.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    client.read_to_string(&mut response).expect("a2o answers");
+    response
+}
