@@ -56,8 +56,6 @@ async fn handle(
     if let Some(log) = log.as_mut() {
         log.front = state.front.name();
     }
-    // Every upstream key this request may use, so no error or log line can carry one.
-    let mut secrets: Vec<String> = Vec::new();
     let result = async {
         let body = read_body(shared, &headers, body).await?;
         if let Some(log) = log.as_mut().filter(|_| shared.config.log_bodies) {
@@ -81,7 +79,6 @@ async fn handle(
         );
         let model = model.as_str();
         let target = route(shared, model, keys.as_ref())?;
-        secrets = target.keys();
         if let Some(log) = log.as_mut() {
             log.model = Some(model.to_owned());
             log.upstream = target.dialect.name();
@@ -97,15 +94,15 @@ async fn handle(
             uri: &uri,
             headers: &headers,
         };
-        if client == target.dialect {
+        let outcome = if client == target.dialect {
             passthrough(call, body, client_stream, has_max_tokens, &mut log).await
         } else {
             translate(call, body, &mut log).await
-        }
+        };
+        outcome.map_err(|err| target.redacted(err))
     }
     .await;
-    let response = result.unwrap_or_else(|mut err| {
-        err.message = redact(&err.message, &secrets);
+    let response = result.unwrap_or_else(|err| {
         if let Some(log) = log.as_mut() {
             log.error = Some(err.message.clone());
         }
@@ -157,6 +154,13 @@ struct Target {
 }
 
 impl Target {
+    /// `err` with every upstream key this request may use replaced by its fingerprint, so no
+    /// error or log line can carry one.
+    fn redacted(&self, mut err: AppError) -> AppError {
+        err.message = redact(&err.message, &self.keys());
+        err
+    }
+
     /// The upstream keys of every deployment (client or server keys).
     fn keys(&self) -> Vec<String> {
         self.deployments
@@ -512,8 +516,9 @@ async fn passthrough(
     Ok(sse_response(Body::from(out)))
 }
 
-/// A translated request for one deployment: its own `model`, and the output limit moved from
-/// `rename.0` to `rename.1` (unless the document already has the latter).
+/// A JSON document with its top-level `model` set (when given) and the field `rename.0` moved
+/// to `rename.1` (unless the document already has the latter); bytes unchanged if it isn't an
+/// object. Deployments use it for their own model name and output-limit field.
 fn rewritten(bytes: &[u8], model: Option<&str>, rename: Option<(&str, &str)>) -> Vec<u8> {
     let Ok(mut doc) = serde_json::from_slice::<Map<String, Value>>(bytes) else {
         return bytes.to_vec();
@@ -533,13 +538,7 @@ fn rewritten(bytes: &[u8], model: Option<&str>, rename: Option<(&str, &str)>) ->
 
 /// A JSON document with its top-level `model` replaced (bytes unchanged if it isn't an object).
 fn with_model(bytes: &[u8], model: &str) -> Vec<u8> {
-    match serde_json::from_slice::<Map<String, Value>>(bytes) {
-        Ok(mut doc) => {
-            doc.insert("model".to_owned(), Value::from(model));
-            serde_json::to_vec(&doc).unwrap_or_else(|_| bytes.to_vec())
-        }
-        Err(_) => bytes.to_vec(),
-    }
+    rewritten(bytes, Some(model), None)
 }
 
 /// Different dialects: parse, convert the request, and convert whatever comes back.
@@ -1357,7 +1356,6 @@ pub async fn count_tokens(
     if let Some(log) = log.as_mut() {
         log.front = state.front.name();
     }
-    let mut secrets: Vec<String> = Vec::new();
     let result = async {
         let body = read_body(shared, &headers, body).await?;
         let req: anthropic::MessagesRequest =
@@ -1386,7 +1384,6 @@ pub async fn count_tokens(
             }
             Err(err) => return Err(err),
         };
-        secrets = target.keys();
         if let Some(log) = log.as_mut() {
             log.route = "anthropic->anthropic".to_owned();
         }
@@ -1401,28 +1398,29 @@ pub async fn count_tokens(
             Some(model) => Bytes::from(with_model(&body, model)),
             None => body.clone(),
         };
-        let Sent { reply, exhausted } = send(
-            call,
-            "/v1/messages/count_tokens",
-            &make_body,
-            false,
-            true,
-            &mut log,
-        )
-        .await?;
-        if !reply.status().is_success() {
-            return Ok(upstream_error(call, reply, exhausted.as_deref()).await);
+        let counted = async {
+            let Sent { reply, exhausted } = send(
+                call,
+                "/v1/messages/count_tokens",
+                &make_body,
+                false,
+                true,
+                &mut log,
+            )
+            .await?;
+            if !reply.status().is_success() {
+                return Ok(upstream_error(call, reply, exhausted.as_deref()).await);
+            }
+            let ct = content_type(&reply);
+            let bytes = read_upstream(reply, call.shared.config.http_timeout).await?;
+            check_json_body(Dialect::Anthropic, &ct, &bytes)?;
+            Ok(json_response(200, bytes.to_vec(), None))
         }
-        let ct = content_type(&reply);
-        let bytes = read_upstream(reply, call.shared.config.http_timeout).await?;
-        check_json_body(Dialect::Anthropic, &ct, &bytes)?;
-        Ok(json_response(200, bytes.to_vec(), None))
+        .await;
+        counted.map_err(|err| target.redacted(err))
     }
     .await;
-    let response = result.unwrap_or_else(|mut err: AppError| {
-        err.message = redact(&err.message, &secrets);
-        err.response(Dialect::Anthropic)
-    });
+    let response = result.unwrap_or_else(|err: AppError| err.response(Dialect::Anthropic));
     if let Some(log) = log.as_mut() {
         log.status = response.status().as_u16();
     }
