@@ -217,6 +217,11 @@ fn push_timestamp(out: &mut String) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    push_timestamp_at(out, now);
+}
+
+/// [`push_timestamp`] for a time given as the duration since the Unix epoch.
+fn push_timestamp_at(out: &mut String, now: std::time::Duration) {
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
@@ -277,16 +282,19 @@ mod tests {
     }
 
     #[test]
-    fn hand_formatting_matches_the_format_machinery() {
-        let stamp = timestamp();
-        assert_eq!(stamp.len(), 24, "{stamp}");
-        assert!(
-            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
-            "{stamp}"
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        use std::time::Duration;
+        let mut stamp = String::new();
+        // 2025-11-26 is day 20,418 of the epoch.
+        push_timestamp_at(
+            &mut stamp,
+            Duration::from_secs(20_418 * 86_400 + 3_723) + Duration::from_millis(4),
         );
-        let mut digits = String::new();
-        push_digits(&mut digits, 7, 3);
-        assert_eq!(digits, "007");
+        assert_eq!(stamp, "2025-11-26T01:02:03.004Z");
+        stamp.clear();
+        push_timestamp_at(&mut stamp, Duration::from_millis(86_399_999));
+        assert_eq!(stamp, "1970-01-01T23:59:59.999Z");
+        assert_eq!(timestamp().len(), 24);
     }
 
     #[test]

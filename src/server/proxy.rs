@@ -1083,10 +1083,9 @@ async fn upstream_error(call: Call<'_>, reply: Reply, exhausted: Option<&str>) -
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // Redirects are not followed (a POST would turn into a GET, or go to a host the keys were
-    // not meant for), so say where it pointed.
-    let redirect = reply
-        .status()
-        .is_redirection()
+    // not meant for), so whatever the body says, the answer is a 502 that says where it pointed.
+    let redirected = reply.status().is_redirection();
+    let redirect = redirected
         .then(|| reply.headers().get(header::LOCATION))
         .flatten()
         .and_then(|v| v.to_str().ok())
@@ -1102,8 +1101,7 @@ async fn upstream_error(call: Call<'_>, reply: Reply, exhausted: Option<&str>) -
     };
     let mut losses = Losses::new();
     let converted = match (call.upstream(), call.client) {
-        // Whatever a redirect's body says, it is no answer to the request.
-        _ if (300..400).contains(&status) => None,
+        _ if redirected => None,
         (Dialect::Anthropic, Dialect::Anthropic) | (Dialect::OpenAi, Dialect::OpenAi) => {
             if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
                 Some((status, body.to_vec()))
@@ -1139,8 +1137,7 @@ async fn upstream_error(call: Call<'_>, reply: Reply, exhausted: Option<&str>) -
         }
         None => {
             let mapped = match call.client {
-                // A redirect is no answer to give a client: the gateway failed.
-                _ if (300..400).contains(&status) => 502,
+                _ if redirected => 502,
                 Dialect::OpenAi => convert::vocab::openai_status_for(status),
                 Dialect::Anthropic => status,
             };
